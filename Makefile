@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv and installs the project the first
+# time (and again only when settings.ini or setup.py change).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/default
+
+.PHONY: run test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench
+
+run: $(STAMP)  ## the main job, on the default size
+	$(BIN)/clinical-ml validate config/example_request.json
+
+install: $(STAMP)
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+test: $(STAMP) check-export check-clean nbtest docs-proc check-readme pytest  ## what CI runs
+	@echo "make test: all checks passed"
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+# The library must be exactly what the notebooks export.
+check-export: $(STAMP)
+	@tmp=$$(mktemp -d) && cp -r clinical_ml $$tmp/ && $(BIN)/nbdev_export && \
+	  if ! diff -r -x __pycache__ $$tmp/clinical_ml clinical_ml; then \
+	    echo "clinical_ml/ is not in sync with the notebooks: run 'make export' and commit both"; rm -rf $$tmp; exit 1; fi; \
+	  rm -rf $$tmp; echo "library in sync with notebooks"
+
+# Notebooks carry no execution counts or metadata noise.
+check-clean: $(STAMP)
+	@tmp=$$(mktemp -d) && cp nbs/*.ipynb $$tmp/ && $(BIN)/nbdev_clean && \
+	  for f in nbs/*.ipynb; do cmp -s $$f $$tmp/$$(basename $$f) || { echo "$$f was not clean (nbdev_clean changed it): commit the cleaned notebook"; bad=1; }; done; \
+	  rm -rf $$tmp; test -z "$$bad" && echo "notebooks clean"
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 1 --timing
+
+# nbdev's notebook processing for the docs site (the Quarto render itself cannot run here; see README).
+docs-proc: $(STAMP)
+	$(BIN)/python -c "from nbdev.serve import proc_nbs; print('processed notebooks into', proc_nbs(force=True))"
+
+check-readme: $(STAMP)
+	$(BIN)/python .ci/readme.py --check
+
+readme: $(STAMP)
+	$(BIN)/python .ci/readme.py
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest tests/ -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+# Execute the notebooks in place so their outputs (the docs) are current, then clean them.
+outputs: $(STAMP)
+	cd nbs && for f in [0-9]*.ipynb index.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$f || exit 1; done
+	$(BIN)/nbdev_clean
+
+hooks: $(STAMP)  ## git pre-commit hook: clean notebooks, refuse a commit whose library is out of sync
+	@printf '#!/bin/sh\nset -e\n$(CURDIR)/$(BIN)/nbdev_clean\ngit add -u nbs\n$(CURDIR)/$(BIN)/nbdev_export\ngit diff --quiet -- clinical_ml || { echo "clinical_ml/ changed on export: git add clinical_ml and commit again"; exit 1; }\n' > .git/hooks/pre-commit
+	@chmod +x .git/hooks/pre-commit && echo "installed .git/hooks/pre-commit"

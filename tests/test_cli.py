@@ -1,0 +1,46 @@
+"The `clinical-ml` command as a user runs it: a real process, real files."
+import json, subprocess, sys
+import pandas as pd
+from clinical_ml import schema
+from conftest import ROOT
+
+def test_help_lists_subcommands(cli):
+    r = cli('--help')
+    assert r.returncode == 0
+    for c in ['generate', 'features', 'train', 'serve', 'pipeline', 'validate']: assert c in r.stdout
+
+def test_import_schema_in_fresh_process():
+    r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.COLUMNS))'], capture_output=True, text=True)
+    assert r.returncode == 0 and int(r.stdout) >= 25
+
+def test_validate_seed_payload(cli):
+    r = cli('validate', ROOT/'config/example_request.json')
+    assert r.returncode == 0, r.stderr
+    assert '1 record(s) match' in r.stdout
+
+def test_validate_reports_bad_rows(cli, tmp_path):
+    df = schema.example_rows().assign(gender=['M', 'X'], bmi=[28.0, 75.0])
+    df.to_parquet(tmp_path/'bad.parquet')
+    r = cli('validate', tmp_path/'bad.parquet')
+    assert r.returncode == 2
+    assert "gender: not one of ['M', 'F'] (1 row): row 1: 'X'" in r.stderr
+    assert 'bmi: outside 10–60 kg/m2 (1 row): row 1: 75.0' in r.stderr
+
+def test_validate_batch_json(cli, tmp_path):
+    p = json.loads((ROOT/'config/example_request.json').read_text())
+    (tmp_path/'batch.json').write_text(json.dumps({'patients': [p, {**p, 'year': 2025, 'age': 150}]}))
+    r = cli('validate', tmp_path/'batch.json')
+    assert r.returncode == 2 and 'age: outside 0–120 years (1 row): row 1: 150' in r.stderr
+
+def test_missing_file_is_a_clear_error(cli):
+    r = cli('validate', 'no/such.parquet')
+    assert r.returncode == 2 and 'no/such.parquet: no such file or directory' in r.stderr
+
+def test_unsupported_file_type(cli, tmp_path):
+    (tmp_path/'x.txt').write_text('hi')
+    r = cli('validate', tmp_path/'x.txt')
+    assert r.returncode == 2 and "unsupported file type '.txt'" in r.stderr
+
+def test_bad_flag_exits_2(cli):
+    r = cli('generate', '--num_patients', 'many')
+    assert r.returncode == 2 and 'invalid int value' in r.stderr
