@@ -9,7 +9,10 @@ RUN_DIR ?= runs/default
 
 .PHONY: run test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench
 
-run: $(STAMP)  ## the main job, on the default size
+RUN_PATIENTS ?= 20000
+
+run: $(STAMP)  ## the main job, on the default size (the stages built so far)
+	$(BIN)/clinical-ml generate --num_patients $(RUN_PATIENTS) --output_dir data/raw --overwrite
 	$(BIN)/clinical-ml validate config/example_request.json
 
 install: $(STAMP)
