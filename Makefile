@@ -13,6 +13,8 @@ RUN_PATIENTS ?= 20000
 
 run: $(STAMP)  ## the main job, on the default size (the stages built so far)
 	$(BIN)/clinical-ml generate --num_patients $(RUN_PATIENTS) --output_dir data/raw --overwrite
+	$(BIN)/clinical-ml features --data data/raw --output data/features --overwrite
+	$(BIN)/clinical-ml train --config config/training_config.yaml --data data/features --output models/default
 	$(BIN)/clinical-ml validate config/example_request.json
 
 install: $(STAMP)

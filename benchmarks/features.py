@@ -21,7 +21,7 @@ import sys, time, json, pandas as pd, pyarrow.parquet as pq
 from clinical_ml.features import build, prepare, FeatureSpec, CATEGORICAL
 VARS = %r
 d = sys.argv[1]
-cols = ['patient_id', 'age', 'lab_abnormal_flag', *CATEGORICAL, *VARS]
+cols = ['patient_id', 'year', 'age', 'lab_abnormal_flag', *CATEGORICAL, *VARS]
 df = pq.read_table(d, columns=cols).to_pandas()  # year comes from the hive directories
 df['year'] = df['year'].astype('int16')
 df = prepare(df, check=False)[0]
@@ -35,7 +35,7 @@ POLARS = r'''
 import sys, time, json, polars as pl
 VARS = %r
 d = sys.argv[1]
-df = pl.read_parquet(d + '/**/*.parquet', hive_partitioning=True, columns=['patient_id', *VARS]).with_columns(pl.col('year').cast(pl.Int16))
+df = pl.read_parquet(d + '/year=*/*.parquet', hive_partitioning=True, columns=['patient_id', 'year', *VARS]).with_columns(pl.col('year').cast(pl.Int16))
 t0 = time.perf_counter()
 df = df.sort(['patient_id', 'year'])
 same = [(pl.col('patient_id').shift(k) == pl.col('patient_id')) & ((pl.col('year') - pl.col('year').shift(k)) <= 3) for k in (1, 2, 3)]
