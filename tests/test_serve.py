@@ -1,0 +1,96 @@
+"The API on real servers: uvicorn, and gunicorn with 2 uvicorn workers (reload reaching both); 127.0.0.1 only, bounded load."
+import json, os, socket, subprocess, sys, threading, time
+from pathlib import Path
+import httpx, pytest
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+SEED = json.loads((ROOT/'config'/'example_request.json').read_text())
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp('serve')
+    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '2500', '--output_dir', str(d/'raw'), '--seed', '6'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (d/'cfg.yaml').write_text('hpo: {n_trials: 2, algorithms: [lightgbm]}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\nmlflow: {enabled: false}\n')
+    r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(d/'cfg.yaml'), '--data', str(d/'raw'), '--output', str(d/'out')], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return d/'out'/'model'
+
+def start(args, env, port):
+    p = subprocess.Popen([str(BIN/'clinical-ml'), 'serve', '--host', '127.0.0.1', '--port', str(port), *args],
+                         env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f'http://127.0.0.1:{port}'
+    for _ in range(200):
+        try:
+            httpx.get(url + '/health', timeout=1); return p, url
+        except httpx.HTTPError: time.sleep(0.2)
+    p.kill(); raise RuntimeError(p.stdout.read())
+
+def stop(p):
+    p.terminate()
+    try: p.wait(20)
+    except subprocess.TimeoutExpired: p.kill()
+    return p.stdout.read()
+
+def test_uvicorn_endpoints_auth_and_logs(model_dir, tmp_path):
+    p, url = start([], {'MODEL_DIR': str(model_dir), 'API_KEY': 'k', 'RELOAD_FILE': str(tmp_path/'r.json')}, free_port())
+    try:
+        h = {'X-API-Key': 'k'}
+        assert httpx.get(url + '/health').json()['status'] == 'healthy'
+        assert httpx.post(url + '/predict', json=SEED).status_code == 401
+        r = httpx.post(url + '/predict', json=SEED, headers=h)
+        assert r.status_code == 200 and set(r.json()) >= {'patient_id', 'probability', 'prediction', 'confidence', 'timestamp', 'model_version'}
+        bad = httpx.post(url + '/predict', json={**SEED, 'gender': 'X'}, headers=h)
+        assert bad.status_code == 422 and bad.json()['detail'][0]['field'] == 'gender'
+        b = httpx.post(url + '/predict/batch', json={'patients': [SEED, {**SEED, 'bmi': 99}, {**SEED, 'patient_id': 'B'}]}, headers=h).json()
+        assert [('error' in x) for x in b['predictions']] == [False, True, False] and b['predictions'][2]['patient_id'] == 'B'
+        assert {'model_type', 'algorithm', 'version', 'threshold', 'training_config', 'metrics'} <= set(httpx.get(url + '/model/info').json())
+        assert httpx.get(url + '/model/features').json()['count'] > 5
+        assert 'clinical_ml_request_seconds_bucket' in httpx.get(url + '/metrics').text
+        assert httpx.get(url + '/static/swagger/swagger-ui-bundle.js').status_code == 200
+        assert 'cdn' not in httpx.get(url + '/docs').text.lower()
+        assert httpx.post(url + '/predict', content=b'x' * (21 * 2**20), headers={**h, 'content-type': 'application/json'}).status_code == 413
+    finally:
+        logs = stop(p)
+    assert 'TEST001' not in logs  # identifiers are hashed in logs
+    lines = [json.loads(l) for l in logs.splitlines() if l.startswith('{')]
+    assert any(l.get('path') == '/predict' and 'latency_ms' in l and 'request_id' in l for l in lines)
+
+def test_no_model_503(tmp_path):
+    p, url = start([], {'MODEL_DIR': str(tmp_path/'missing'), 'RELOAD_FILE': str(tmp_path/'r.json')}, free_port())
+    try:
+        h = httpx.get(url + '/health')
+        assert h.status_code == 503 and 'no model.joblib' in h.json()['reason']
+        assert httpx.post(url + '/predict', json=SEED).status_code == 503
+    finally: stop(p)
+
+def test_gunicorn_two_workers_reload_reaches_all_and_drops_nothing(model_dir, tmp_path):
+    env = {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json')}
+    p, url = start(['--workers', '2'], env, free_port())
+    errors, done, stop_flag = [], [], threading.Event()
+    def load():
+        with httpx.Client(timeout=10) as c:
+            while not stop_flag.is_set() and len(done) < 2000:
+                r = c.post(url + '/predict', json=SEED)
+                (done if r.status_code == 200 else errors).append(r.status_code)
+    try:
+        ts = [threading.Thread(target=load) for _ in range(4)]
+        for t in ts: t.start()
+        time.sleep(1.0)
+        r = httpx.post(url + '/admin/reload', timeout=60)
+        assert r.status_code == 200 and r.json()['generation'] == 1
+        time.sleep(2.5)
+        gens = set()
+        with httpx.Client(timeout=10) as c:
+            for _ in range(40): gens.add(c.get(url + '/model/info').json()['generation'])
+        stop_flag.set()
+        for t in ts: t.join(30)
+        assert gens == {1}, gens  # every worker took the reload
+        assert errors == [] and len(done) > 20
+    finally:
+        stop_flag.set(); stop(p)
