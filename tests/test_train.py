@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd, pytest, yaml
 
 BIN = Path(sys.executable).parent
-SMALL = {'hpo': {'n_trials': 2, 'algorithms': ['lightgbm', 'xgboost'], 'timeout_minutes': 3}, 'cross_validation': {'n_splits': 2},
+SMALL = {'hpo': {'n_trials': 2, 'algorithms': ['lightgbm', 'xgboost'], 'timeout_minutes': 30}, 'cross_validation': {'n_splits': 2},
          'feature_selection': {'max_features': 25}, 'evaluation': {'bootstrap': 30}}
 
 @pytest.fixture(scope='module')
