@@ -25,10 +25,11 @@ def start(args, env, port):
     p = subprocess.Popen([str(BIN/'clinical-ml'), 'serve', '--host', '127.0.0.1', '--port', str(port), *args],
                          env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f'http://127.0.0.1:{port}'
-    for _ in range(200):
+    deadline = time.monotonic() + 180  # generous: a loaded CI machine imports slowly
+    while time.monotonic() < deadline:
         try:
-            httpx.get(url + '/health', timeout=1); return p, url
-        except httpx.HTTPError: time.sleep(0.2)
+            httpx.get(url + '/health', timeout=2); return p, url
+        except httpx.HTTPError: time.sleep(0.25)
     p.kill(); raise RuntimeError(p.stdout.read())
 
 def stop(p):
