@@ -95,3 +95,19 @@ def test_gunicorn_two_workers_reload_reaches_all_and_drops_nothing(model_dir, tm
         assert errors == [] and len(done) > 20
     finally:
         stop_flag.set(); stop(p)
+
+def test_model_uri_from_registry(tmp_path):
+    "MODEL_URI=models:/clinical-ml@champion: the alias is resolved through the MLflow registry at start-up."
+    env = {'MLFLOW_TRACKING_URI': f'sqlite:///{tmp_path}/mlflow.db'}
+    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '1500', '--output_dir', str(tmp_path/'raw'), '--seed', '8'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (tmp_path/'cfg.yaml').write_text('hpo: {n_trials: 1, algorithms: [lightgbm], timeout_minutes: 30}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\n')
+    r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(tmp_path/'cfg.yaml'), '--data', str(tmp_path/'raw'), '--output', str(tmp_path/'out')],
+                       capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    p, url = start([], {**env, 'MODEL_URI': 'models:/clinical-ml@champion', 'RELOAD_FILE': str(tmp_path/'r.json')}, free_port())
+    try:
+        assert httpx.get(url + '/health').json()['model_version'] == '1'
+        r = httpx.post(url + '/predict', json=SEED)
+        assert r.status_code == 200 and r.json()['model_name'] == 'clinical-ml' and 0 <= r.json()['probability'] <= 1
+    finally: stop(p)
