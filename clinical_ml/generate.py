@@ -488,7 +488,7 @@ def _write_chunk(p: SimParams, alpha: float, start: int, stop: int, tmp: str, ch
             if hi <= lo: continue
             d = Path(tmp, '_pieces', kind, f'year={ys[lo]}'); d.mkdir(parents=True, exist_ok=True)
             feather.write_feather(t.slice(lo, hi - lo).drop_columns(['year']), d / f'{chunk:06d}.arrow', compression='uncompressed')
-    return len(years), int(pc.sum(records.column('target')).as_py() or 0), oracle.column('typo').null_count * -1 + len(years)
+    return len(years), int(pc.sum(records.column('target')).as_py() or 0), len(years) - oracle.column('typo').null_count
 
 # %% ../nbs/01_generate.ipynb #0c849c58
 def _merge_year(tmp: str, kind: str, year: int, dest: str) -> int:

@@ -573,7 +573,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     report['baselines'] = baselines(Xp, y[pool], Xt, y_test, cats, nums, seed)
     report['seconds'] = round(time.perf_counter() - t0, 1)
     model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
-                      trained_at=pd.Timestamp.now(tz='UTC').isoformat(), test_p=None)
+                      trained_at=pd.Timestamp.now(tz='UTC').isoformat())
     log.info('test ROC-AUC %.4f [%.4f, %.4f], PR-AUC %.4f, ECE %.4f%s', report['test']['roc_auc']['value'], report['test']['roc_auc']['lo'],
              report['test']['roc_auc']['hi'], report['test']['pr_auc']['value'], report['test']['ece']['value'],
              f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
