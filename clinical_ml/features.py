@@ -4,15 +4,14 @@
 
 # %% ../nbs/02_features.ipynb #66816153
 from __future__ import annotations
-import json, logging, os, shutil, time, uuid
-from dataclasses import dataclass, asdict, field, replace
+import json, logging, shutil, time
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 

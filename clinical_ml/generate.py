@@ -6,7 +6,7 @@
 from __future__ import annotations
 import logging, os, shutil, time, uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
@@ -428,7 +428,7 @@ def simulate(p: SimParams,  # simulator parameters
     oracle = _oracle(_onset_probs(h, r['k'], p.lag_probs)[1], r['k'])
     r = {n: v[keep] for n, v in r.items()}; x = {n: v[keep] for n, v in x.items()}
     meas, visits, typo = _observe(p, pt, r, x)
-    pos, rk, n = r['pos'], r['rkey'], len(r['k'])
+    pos, rk = r['pos'], r['rkey']
     units = _units(pt, r)
     for c, alt in units.items(): meas[c] = _in_unit(c, meas[c], alt)
     primary, additional = _codes(pt, r, x, visits)

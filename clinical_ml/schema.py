@@ -6,7 +6,7 @@
 from __future__ import annotations
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -341,6 +341,6 @@ def record_model(name: str = 'PatientYear',  # class name
                 ) -> type[BaseModel]:
     "A pydantic model of one patient-year record, derived from `COLUMNS`."
     fields = {n: _annotation(c) for n, c in COLUMNS.items() if target or c.role != 'target'}
-    return create_model(name, __base__=_Record, __doc__=f'One patient-year record, as the API accepts it.', **fields)
+    return create_model(name, __base__=_Record, __doc__='One patient-year record, as the API accepts it.', **fields)
 
 PatientYear = record_model()

@@ -162,7 +162,6 @@ def estimator(algo: str, params: dict, balance: bool, seed: int, n_jobs: int = 2
         import lightgbm as lgb
         return lgb.LGBMClassifier(**params, class_weight='balanced' if balance else None, random_state=seed, n_jobs=n_jobs, verbose=-1)
     if algo == 'xgboost':
-        import xgboost as xgb
         return _BalancedXGB(balance=balance, **params, tree_method='hist', random_state=seed, n_jobs=n_jobs, eval_metric='logloss')
     if algo == 'catboost':
         import catboost as cb
