@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_features.ipynb #66816153
 from __future__ import annotations
-import json, logging, shutil, time
+import functools, json, logging, shutil, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from .schema import COLUMNS, SchemaError
 
 # %% auto #0
 __all__ = ['NUMERIC', 'CATEGORICAL', 'CARRIED', 'STATS', 'LETTERS', 'log', 'FeatureSpec', 'structural_problems', 'prepare',
-           'History', 'history', 'category_counts', 'build', 'features_for', 'compute_features', 'load_spec']
+           'History', 'history', 'category_counts', 'build_arrays', 'build', 'features_for', 'features_latest',
+           'compute_features', 'load_spec']
 
 # %% ../nbs/02_features.ipynb #35d41053
 NUMERIC = ('bmi', 'weight', 'systolic_bp', 'diastolic_bp', 'heart_rate', 'cholesterol', 'ldl', 'hdl', 'triglycerides',
@@ -63,16 +64,17 @@ def prepare(df: pd.DataFrame,  # raw patient-year rows, any accepted units
     return df.astype({c: types[c] for c in df.columns if c in types and c != 'year'}).assign(year=df['year'].astype('int16')), masked
 
 # %% ../nbs/02_features.ipynb #557f3769
-def _patient_codes(s: pd.Series) -> np.ndarray:
+def _patient_codes(s) -> np.ndarray:
     "An integer per distinct patient id, numbered in order of first appearance (Arrow's hash table: fast on strings)."
-    arr = pa.array(s.astype('string[pyarrow]') if s.dtype == object else s)
+    if isinstance(s, pd.Series) and s.dtype == object: s = s.astype('string[pyarrow]')
+    arr = pa.array(s)
     if isinstance(arr, pa.ChunkedArray): arr = arr.combine_chunks()
     return pc.dictionary_encode(arr).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
-def _order(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _order(patient_id, year) -> tuple[np.ndarray, np.ndarray]:
     "Row order grouping each patient's rows together, years ascending; and the patient number of each row in that order."
-    pid = _patient_codes(df['patient_id'])
-    order = np.argsort(pid * 4096 + df['year'].to_numpy().astype(np.int64), kind='stable')
+    pid = _patient_codes(patient_id)
+    order = np.argsort(pid * 4096 + np.asarray(year).astype(np.int64), kind='stable')
     return order, pid[order]
 
 @dataclass
@@ -81,6 +83,7 @@ class History:
     year: np.ndarray  # calendar year of each row
     start: np.ndarray  # index of the patient's first row, for each row
     back: list  # back[j-1]: row i-j is the same patient and within `window` years
+    dy: list  # dy[j-1]: years between row i-j and row i (float32; meaningful where back[j-1])
 
 def history(patient_id, year, window: int) -> History:
     "Look-back masks of rows sorted by patient and year."
@@ -88,8 +91,9 @@ def history(patient_id, year, window: int) -> History:
     new = np.ones(len(pid), bool); new[1:] = pid[1:] != pid[:-1]
     start = np.maximum.accumulate(np.where(new, np.arange(len(pid)), 0))
     idx = np.arange(len(pid))
-    back = [(idx - j >= start) & (year - np.roll(year, j) <= window) for j in range(1, window + 1)]
-    return History(year, start, back)
+    dy = [year - np.roll(year, j) for j in range(1, window + 1)]
+    back = [(idx - j >= start) & (d <= window) for j, d in enumerate(dy, 1)]
+    return History(year, start, back, [d.astype(np.float32) for d in dy])
 
 def _shift(x: np.ndarray, j: int, ok: np.ndarray) -> np.ndarray:
     "x of row i−j where `ok`, else NaN."
@@ -124,7 +128,7 @@ def _numeric_features(x: np.ndarray, h: History, stats, name: str) -> dict:
 
 def _slope(x, lags, h: History) -> np.ndarray:
     "Least-squares slope per year of x over the window and this year (NaN with fewer than 2 points)."
-    pts = [(x, np.zeros_like(x))] + [(l, -(h.year - np.roll(h.year, j)).astype(np.float32)) for j, l in enumerate(lags, 1)]
+    pts = [(x, np.zeros_like(x))] + [(l, -d) for l, d in zip(lags, h.dy)]
     n = st = sx = stx = stt = np.float32(0)
     for v, t in pts:
         ok = ~np.isnan(v); t = np.where(ok, t, 0); v = np.where(ok, v, 0)
@@ -146,28 +150,31 @@ def _cumcount(flag: np.ndarray, h: History) -> np.ndarray:
     c = np.cumsum(flag, dtype=np.int64)
     return (c - (c[h.start] - flag[h.start])).astype(np.float32)
 
-def _history_features(df: pd.DataFrame, h: History) -> dict:
-    "Counts of years and carried-forward categories."
+def _history_features(cols: dict, h: History) -> dict:
+    "Counts of years and carried-forward categories (as category codes)."
     i = np.arange(len(h.year))
     prev_ok = np.r_[False, h.start[1:] < i[1:]]
     out = {'years_observed': (i - h.start + 1).astype(np.float32),
            'years_since_first': (h.year - h.year[h.start]).astype(np.float32),
            'years_since_prev': np.where(prev_ok, h.year - np.roll(h.year, 1), np.nan).astype(np.float32),
-           'smoking_current_years': _cumcount((df['smoking_status'] == 'Current').to_numpy(bool), h)}
+           'smoking_current_years': _cumcount(cols['smoking_status'] == COLUMNS['smoking_status'].categories.index('Current'), h)}
     for c in CARRIED:
-        codes = df[c].cat.codes.to_numpy()
+        codes = cols[c]
         idx = np.maximum.accumulate(np.where(codes >= 0, i, -1))
         ok = idx >= h.start
-        out[f'{c}_last'] = pd.Categorical.from_codes(np.where(ok, codes[np.where(ok, idx, 0)], -1), dtype=df[c].dtype)
+        out[f'{c}_last'] = np.where(ok, codes[np.where(ok, idx, 0)], -1).astype(np.int8)
     return out
 
 # %% ../nbs/02_features.ipynb #a2bfe1f1
 LETTERS = tuple('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 
-def _code_pairs(df: pd.DataFrame) -> tuple[np.ndarray, pa.Array]:
-    "(row, 3-character category) for every code of every row, one pair per distinct category per row."
-    joined = pc.binary_join_element_wise(pa.array(df['primary_diagnosis'].fillna('').to_numpy(object), pa.string()),
-                                         pa.array(df['additional_diagnoses'].fillna('').to_numpy(object), pa.string()), ',')
+def _strings(x) -> pa.Array:
+    "Codes as an Arrow string array, missing → ''."
+    return pc.fill_null(pa.array(x.to_numpy(object) if isinstance(x, pd.Series) else x, pa.string()), '')
+
+def _code_pairs(df) -> tuple[np.ndarray, pa.Array]:
+    "(row, 3-character category) for every code of every row (`df`: a frame or a dict of arrays)."
+    joined = pc.binary_join_element_wise(_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses']), ',')
     parts = pc.split_pattern(joined, ',')
     rows = pc.list_parent_indices(parts).to_numpy()
     cats = pc.utf8_slice_codeunits(pc.list_flatten(parts), 0, 3)
@@ -190,9 +197,9 @@ def _running(mat: np.ndarray, h: History) -> np.ndarray:
     c = np.cumsum(mat, axis=0, dtype=np.uint8)  # wraps modulo 256, but a difference of two wrapped sums is exact while
     return c - (c[h.start] - mat[h.start])  # a patient's count stays below 256 (it counts years)
 
-def _code_features(df: pd.DataFrame, h: History, groups: tuple) -> dict:
+def _code_features(df, h: History, groups: tuple) -> dict:
     "Per-category, per-letter and 'other' running counts of coded years, and this year's number of codes."
-    n = len(df)
+    n = len(h.year)
     rows, cats = _code_pairs(df)
     gi = pc.index_in(cats, value_set=pa.array(list(groups), pa.string())).to_numpy(zero_copy_only=False) if groups else np.full(len(rows), np.nan)
     li = pc.index_in(pc.utf8_slice_codeunits(cats, 0, 1), value_set=pa.array(LETTERS)).to_numpy(zero_copy_only=False)
@@ -211,25 +218,60 @@ def _code_features(df: pd.DataFrame, h: History, groups: tuple) -> dict:
     return out
 
 # %% ../nbs/02_features.ipynb #cf99e90b
+def _wanted(spec: FeatureSpec, keep) -> dict:
+    "Numeric variable → the stats to compute for it (all of them when `keep` is None)."
+    if keep is None: return {v: spec.stats for v in spec.numeric}
+    return _wanted_for(tuple(spec.numeric), tuple(spec.stats), frozenset(keep))
+
+@functools.lru_cache(maxsize=64)  # the API asks the same question on every request
+def _wanted_for(numeric: tuple, stats: tuple, keep: frozenset) -> dict:
+    outs = lambda v, s: [f'{v}_last', f'{v}_last_age'] if s == 'last' else [f'{v}_{s}']
+    want = {v: tuple(s for s in stats if any(o in keep for o in outs(v, s))) for v in numeric}
+    return {v: s for v, s in want.items() if s or v in keep}
+
+def build_arrays(cols: dict,  # one array per column, typed as `schema.record_arrays` types them; whole histories
+                 spec: FeatureSpec = FeatureSpec(),  # which features
+                 keep=None,  # feature names needed (default: all); others may be skipped
+                ) -> tuple[dict, np.ndarray]:
+    "Past-only feature arrays of every row, sorted by patient and year; and the sort order applied to the input."
+    order, pid = _order(cols['patient_id'], cols['year'])
+    take = lambda x: x[order]
+    h = history(pid, take(cols['year']), spec.window)
+    out = {'patient_id': take(cols['patient_id']), 'year': take(cols['year'])}
+    if 'target' in cols: out['target'] = take(cols['target'])
+    out['age'] = take(cols['age']).astype(np.float32)
+    cats = {c: take(cols[c]) for c in CATEGORICAL}
+    out.update(cats)
+    out['lab_abnormal_flag'] = take(cols['lab_abnormal_flag']).astype(np.float32)
+    for v, stats in _wanted(spec, keep).items():
+        x = take(cols[v]).astype(np.float32)
+        out[v] = x
+        out.update(_numeric_features(x, h, stats, v))
+    out.update(_history_features(cats, h))
+    if spec.codes and (keep is None or any(k.startswith('dx') for k in keep)):
+        out.update(_code_features({c: take(cols[c]) for c in ('primary_diagnosis', 'additional_diagnoses')}, h, spec.code_groups))
+    return out, order
+
+def _codes(s: pd.Series, name: str) -> np.ndarray:
+    "Category codes of a column against the schema's categories."
+    d = schema.dtype(COLUMNS[name])
+    return (s if s.dtype == d else s.astype(d)).cat.codes.to_numpy().astype(np.int8)
+
 def build(df: pd.DataFrame,  # prepared rows (see `prepare`) holding whole patient histories
           spec: FeatureSpec = FeatureSpec(),  # which features
          ) -> pd.DataFrame:
     "Past-only feature rows for every patient-year of `df`, sorted by patient and year."
-    order, pid = _order(df)
-    df = df.iloc[order].reset_index(drop=True)
-    h = history(pid, df['year'].to_numpy(), spec.window)
-    cols = {'patient_id': df['patient_id'], 'year': df['year']}
-    if 'target' in df: cols['target'] = df['target']
-    cols['age'] = df['age'].to_numpy(np.float32)
-    for c in CATEGORICAL: cols[c] = df[c]
-    cols['lab_abnormal_flag'] = df['lab_abnormal_flag'].astype('Float32').to_numpy(np.float32, na_value=np.nan)
-    for v in spec.numeric:
-        x = df[v].to_numpy(np.float32, na_value=np.nan)
-        cols[v] = x
-        cols.update(_numeric_features(x, h, spec.stats, v))
-    cols.update(_history_features(df, h))
-    if spec.codes: cols.update(_code_features(df, h, spec.code_groups))
-    return pd.DataFrame(cols, copy=False)  # no consolidation copy: one block per column
+    cols = {'patient_id': _patient_codes(df['patient_id']), 'year': df['year'].to_numpy(), 'age': df['age'].to_numpy(np.float32),
+            'lab_abnormal_flag': df['lab_abnormal_flag'].astype('Float32').to_numpy(np.float32, na_value=np.nan),
+            'primary_diagnosis': df['primary_diagnosis'].to_numpy(object, na_value=None),
+            'additional_diagnoses': df['additional_diagnoses'].to_numpy(object, na_value=None),
+            **{c: _codes(df[c], c) for c in CATEGORICAL}, **{v: df[v].to_numpy(np.float32, na_value=np.nan) for v in spec.numeric}}
+    out, order = build_arrays(cols, spec)
+    key = {c: df[c].iloc[order].reset_index(drop=True) for c in ('patient_id', 'year', 'target') if c in df}
+    out = {**key, **{k: v for k, v in out.items() if k not in key}}  # same column order as the kernel's
+    for c in (*CATEGORICAL, *(f'{c}_last' for c in CARRIED)):
+        out[c] = pd.Categorical.from_codes(out[c], dtype=schema.dtype(COLUMNS[c.removesuffix('_last')]))
+    return pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
 
 # %% ../nbs/02_features.ipynb #1c691692
 def features_for(history_rows,  # one patient's records (DataFrame or list of dicts), including the year to score
@@ -243,6 +285,23 @@ def features_for(history_rows,  # one patient's records (DataFrame or list of di
     year = int(df['year'].max()) if year is None else year
     out = build(prepare(df[df['year'] <= year], source='history')[0], spec)
     return out[out['year'] == year].reset_index(drop=True)
+
+def features_latest(groups: list,  # lists of validated, canonical records (dicts); each one patient, scored at its latest year
+                    spec: FeatureSpec = FeatureSpec(),  # the spec the model was trained with
+                    keep=None,  # feature names needed (default: all)
+                   ) -> dict:
+    "Feature arrays of the latest record of each group, in group order (the API's batch path)."
+    rows = [r for g in groups for r in g]
+    if not rows or any(not g for g in groups): raise ValueError('features_latest: a group without records')
+    cols = schema.record_arrays(rows)
+    for n, c in COLUMNS.items():  # optional fields a payload left out are missing
+        if n not in cols and c.role == 'feature': cols[n] = schema.record_arrays([{n: None}])[n].repeat(len(rows))
+    cols['patient_id'] = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # groups may share a patient id
+    out, order = build_arrays(cols, spec, keep)
+    last = np.r_[out['patient_id'][1:] != out['patient_id'][:-1], True]
+    dup = np.r_[(out['patient_id'][1:] == out['patient_id'][:-1]) & (out['year'][1:] == out['year'][:-1]), False]
+    if dup.any(): raise ValueError(f'history: year {int(out["year"][dup][0])} given twice for one patient')
+    return {k: v[last] for k, v in out.items()}
 
 # %% ../nbs/02_features.ipynb #62f5df39
 log = logging.getLogger('clinical_ml.features')

@@ -194,7 +194,7 @@ def _linear_risk(pt: dict, r: dict, x: dict) -> np.ndarray:
             + 0.012 * (x['sbp'] - 130) + 0.025 * (_past_mean(x['sbp'], k) - 130)
             + 0.006 * (x['ldl'] - 115) + 0.012 * (_past_mean(x['ldl'], k) - 115) - 0.02 * (x['hdl'] - 50)
             + 0.6 * (_past_mean(x['hba1c'], k) >= 6.5) + 0.25 * (x['hba1c'] - 5.7)
-            + 0.015 * np.maximum(60 - x['egfr'], 0) + 0.02 * (x['bmi'] - 27) + 0.5 * pt['frailty'][r['pos']])
+            + 0.015 * np.maximum(60 - x['egfr'], 0) + 0.02 * (x['bmi'] - 27) + 0.1 * pt['frailty'][r['pos']])
 
 # %% ../nbs/01_generate.ipynb #841dfd1e
 def _group_cumsum(x, k) -> np.ndarray:

@@ -12,7 +12,9 @@ import pandas as pd
 from . import schema
 
 # %% auto #0
-__all__ = ['log', 'COMMANDS', 'read_records', 'validate_file', 'main']
+__all__ = ['log', 'STAGES', 'KERNEL', 'COMMANDS', 'read_records', 'validate_file', 'stage_cells', 'project_root', 'project_path',
+           'stage_client', 'StageFailed', 'ensure_kernel', 'declared_parameters', 'load_pipeline_config',
+           'run_pipeline', 'print_summary', 'main']
 
 # %% ../nbs/08_pipeline.ipynb #aeae7569
 log = logging.getLogger('clinical_ml')
@@ -48,6 +50,207 @@ def validate_file(path: str | Path,  # file or directory to check
     else: print(f'{path}: {n:,} record(s) match the patient-year schema')
     return len(found)
 
+# %% ../nbs/08_pipeline.ipynb #cd382161
+def _ipython():
+    try: return get_ipython()  # noqa: F821 (defined inside IPython)
+    except NameError: return None
+
+def stage_cells(shell=None  # the IPython shell (default: the running one; nothing happens outside IPython)
+               ) -> bool:
+    "After papermill's injected parameters, run only the parameters and `# stage` cells; before, everything but the `# stage` cells."
+    shell = shell or _ipython()
+    if shell is None: return False
+    if any(getattr(t, 'clinical_ml_stage', False) for t in shell.input_transformers_cleanup): return True
+    state = {'stage': False}
+    def transform(lines):
+        first = lines[0].strip() if lines else ''
+        if first == '# Parameters': state['stage'] = True  # papermill's injected cell
+        always = first.startswith(('#| default_exp', '# Parameters', '# parameters'))
+        return lines if always or (first == '# stage') == state['stage'] else ['pass\n']
+    transform.clinical_ml_stage = True
+    shell.input_transformers_cleanup.append(transform)
+    return True
+
+def project_root() -> Path:
+    "The project directory (it holds settings.ini and nbs/): the working directory or a parent, else beside the package."
+    for d in [Path.cwd(), *Path.cwd().parents]:
+        if (d / 'settings.ini').exists() and (d / 'nbs').is_dir(): return d
+    return Path(__file__).resolve().parents[1]
+
+def project_path(p  # a path; relative ones are taken from the project root
+                ) -> Path | None:
+    "An absolute path, so a stage notebook means the same files from any working directory."
+    if p is None: return None
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else project_root() / p
+
+# %% ../nbs/08_pipeline.ipynb #af12e408
+from contextlib import contextmanager
+
+@contextmanager
+def stage_client(scheduler: str | None = None,  # an existing Dask scheduler
+                 n_workers: int = 2,  # local workers
+                 threads_per_worker: int = 1,  # threads per local worker
+                 processes: bool = True,  # local workers as processes (False: threads in this process)
+                 memory_limit: str = 'auto',  # per local worker, e.g. '500MB'
+                ):
+    "A Dask client for one stage, closed (with its local cluster) when the stage ends."
+    import os
+    from distributed import Client, LocalCluster
+    address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
+    if address: client, cluster = Client(address), None
+    else:
+        net = dict(host='127.0.0.1') if processes else {}
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes, memory_limit=memory_limit,
+                               dashboard_address=None, silence_logs=logging.ERROR, **net)
+        client = Client(cluster)
+    try: yield client
+    finally:
+        client.close()
+        if cluster is not None: cluster.close()
+
+# %% ../nbs/08_pipeline.ipynb #0f1eed1c
+STAGES = {'generate': '01_generate.ipynb', 'features': '02_features.ipynb', 'train': '04_train.ipynb', 'error_analysis': '07_error_analysis.ipynb'}
+KERNEL = 'clinical-ml'  # the Jupyter kernel the stages run on: this environment's Python, registered under a stable name
+_TYPES = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'dict': dict, 'list': list}
+
+class StageFailed(RuntimeError): "A stage notebook raised; the message names the stage, the cell and the error."
+
+def _type_ok(v, t: str) -> bool:
+    "Does value `v` fit papermill's inferred type name `t` of a parameter (None fits all; a bool is no number)?"
+    if v is None or t not in _TYPES: return True
+    return t == 'bool' if isinstance(v, bool) else isinstance(v, _TYPES[t])
+
+def ensure_kernel(name: str = KERNEL) -> str:
+    "Register this environment's Python as the Jupyter kernel `name` (inside the environment) unless it already is."
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+        if Path(argv0).resolve() == Path(sys.executable).resolve(): return name
+    except NoSuchKernel: pass
+    from ipykernel.kernelspec import install
+    install(kernel_name=name, display_name='Python (clinical-ml)', prefix=sys.prefix)
+    return name
+
+def declared_parameters(stage: str) -> dict:
+    "The parameters a stage's notebook declares: name → papermill's description (default, inferred type, help)."
+    import papermill as pm
+    return pm.inspect_notebook(str(project_root() / 'nbs' / STAGES[stage]))
+
+def load_pipeline_config(path: str | Path,  # the pipeline YAML
+                         profile: str | None = None,  # profile to use (default: the file's `profile`)
+                        ) -> tuple[str, dict]:
+    "(profile, stage → parameters), every parameter checked against its notebook before anything runs."
+    import yaml
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f'{path}: no such pipeline config')
+    cfg = yaml.safe_load(path.read_text()) or {}
+    if bad := set(cfg) - {'profile', 'stages', 'profiles'}: raise ValueError(f'{path}: unknown key(s) {sorted(bad)}; expected profile, stages, profiles')
+    name = profile or cfg.get('profile', 'default')
+    profiles = cfg.get('profiles') or {}
+    if name not in profiles: raise ValueError(f'{path}: no profile {name!r}; the profiles are {sorted(profiles)}')
+    out = {}
+    for part in (cfg.get('stages') or {}, profiles[name] or {}):
+        if bad := set(part) - set(STAGES): raise ValueError(f'{path}: unknown stage(s) {sorted(bad)}; the stages are {list(STAGES)}')
+    for stage, nb in STAGES.items():
+        params = {**((cfg.get('stages') or {}).get(stage) or {}), **((profiles[name] or {}).get(stage) or {})}
+        declared = declared_parameters(stage)
+        for k, v in params.items():
+            if k not in declared:
+                raise ValueError(f'{path}: profile {name!r}, stage {stage}: nbs/{nb} has no parameter {k!r}; it declares {sorted(declared)}')
+            if not _type_ok(v, declared[k]['inferred_type_name']):
+                raise ValueError(f"{path}: profile {name!r}, stage {stage}: parameter {k!r} of nbs/{nb} takes {declared[k]['inferred_type_name']}, got {v!r}")
+        out[stage] = params
+    return name, out
+
+# %% ../nbs/08_pipeline.ipynb #a0fcec00
+def _sha(*parts) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for p in parts: h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+def _wired(out: Path, tracking: str) -> dict:
+    "The parameters the runner sets: where each stage reads and writes inside the run directory."
+    d = dict(raw=out / 'data' / 'raw', features=out / 'data' / 'features', train=out / 'train', report=out / 'report')
+    return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report'])),
+            'features': dict(data=str(d['raw']), output=str(d['features'])),
+            'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking),
+            'error_analysis': dict(model_dir=str(d['train'] / 'model'), features=str(d['features']), output=str(d['report']))}
+
+def _outputs_exist(stage: str, params: dict) -> bool:
+    p = {'generate': [Path(params['output_dir']) / '_params.json'], 'features': [Path(params['output']) / '_summary.json'],
+         'train': [Path(params['output']) / 'model' / 'model.joblib', Path(params['output']) / 'train_report.json'],
+         'error_analysis': [Path(params['output']) / 'error_analysis.html', Path(params['output']) / 'error_analysis.md']}[stage]
+    return all(f.exists() for f in p)
+
+def run_pipeline(config: str | Path,  # the pipeline YAML
+                 output: str | Path,  # the run directory, e.g. runs/NAME
+                 profile: str | None = None,  # profile (default: the file's)
+                 force: bool = False,  # run every stage even if its outputs are current
+                ) -> dict:
+    "Run the stage notebooks in order with papermill, resuming at the first stage whose outputs are missing or stale."
+    import os, time, papermill as pm
+    name, stages = load_pipeline_config(config, profile)
+    out = Path(output).resolve(); (out / '_stages').mkdir(parents=True, exist_ok=True)
+    tracking = os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{project_root() / 'mlflow.db'}"
+    wired, kernel, upstream, done = _wired(out, tracking), ensure_kernel(), '', {}
+    log.info('pipeline: profile %s → %s', name, out)
+    for i, (stage, nb) in enumerate(STAGES.items(), 1):
+        params = {**stages[stage], **wired[stage]}
+        src = project_root() / 'nbs' / nb
+        h = _sha(src.read_bytes(), params, upstream)
+        marker = out / '_stages' / f'{stage}.json'
+        fresh = not force and marker.exists() and json.loads(marker.read_text()).get('hash') == h and _outputs_exist(stage, params)
+        executed = out / f'{i:02d}_{stage}.ipynb'
+        if fresh:
+            log.info('stage %d/%d %s: up to date (inputs %s), skipped', i, len(STAGES), stage, h)
+        else:
+            marker.unlink(missing_ok=True)
+            log.info('stage %d/%d %s: running %s', i, len(STAGES), stage, src.relative_to(project_root()))
+            t = time.perf_counter()
+            try: pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel, cwd=str(project_root()), progress_bar=True)
+            except pm.PapermillExecutionError as e:
+                raise StageFailed(f'stage {stage} failed in nbs/{nb}, cell {e.exec_count}: {e.ename}: {e.evalue}\n'
+                                  f'  the executed notebook, up to the error: {executed}') from None
+            marker.write_text(json.dumps({'hash': h, 'seconds': round(time.perf_counter() - t, 1), 'parameters': params}, indent=1))
+        done[stage] = json.loads(marker.read_text()) | {'skipped': fresh}
+        upstream = h
+    return _finish(out, wired, tracking, done)
+
+# %% ../nbs/08_pipeline.ipynb #d3907ceb
+def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
+    "Log the executed notebooks and the report to the training run; print the summary."
+    import mlflow
+    rep = json.loads((Path(wired['train']['output']) / 'train_report.json').read_text())
+    ea = json.loads((Path(wired['error_analysis']['output']) / 'error_analysis.json').read_text())
+    run_id = (rep.get('mlflow') or {}).get('run_id')
+    if run_id:
+        mlflow.set_tracking_uri(tracking)
+        with mlflow.start_run(run_id=run_id):
+            for f in sorted(out.glob('[0-9][0-9]_*.ipynb')): mlflow.log_artifact(str(f), 'pipeline/notebooks')
+            mlflow.log_artifacts(wired['error_analysis']['output'], 'pipeline/report')
+    t, o = rep['test'], rep.get('oracle', {})
+    summary = dict(run_dir=str(out), stages={k: {'seconds': v.get('seconds'), 'skipped': v['skipped']} for k, v in done.items()},
+                   test={k: round(t[k]['value'], 4) for k in ('roc_auc', 'pr_auc', 'ece', 'sensitivity', 'specificity', 'ppv')},
+                   oracle={k: round(v, 4) for k, v in o.items()}, threshold=rep['threshold']['value'], threshold_policy=rep['threshold']['policy'],
+                   model_dir=rep['model_dir'], mlflow=rep.get('mlflow'), report=str(Path(wired['error_analysis']['output']) / 'error_analysis.html'),
+                   summary_md=str(Path(wired['error_analysis']['output']) / 'error_analysis.md'), worst_slice=ea.get('worst_slice'),
+                   serve=f"MODEL_DIR={rep['model_dir']} clinical-ml serve --port 8000")
+    (out / 'summary.json').write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+def print_summary(s: dict):
+    "The run's summary, for people."
+    o = s['oracle']
+    print(f"\nclinical-ml pipeline finished: {s['run_dir']}")
+    for k, v in s['stages'].items(): print(f"  {k:15s} {'up to date' if v['skipped'] else str(v['seconds']) + ' s'}")
+    print(f"  test ROC-AUC {s['test']['roc_auc']} (oracle ceiling {o.get('roc_auc', 'n/a')}, gap {o.get('roc_auc_gap', 'n/a')}), "
+          f"PR-AUC {s['test']['pr_auc']} (oracle {o.get('pr_auc', 'n/a')}), ECE {s['test']['ece']}")
+    print(f"  threshold {s['threshold']:.4f} ({s['threshold_policy']}): sensitivity {s['test']['sensitivity']}, specificity {s['test']['specificity']}, PPV {s['test']['ppv']}")
+    if s.get('mlflow'): print(f"  registered: {s['mlflow'].get('model_uri')} (version {s['mlflow'].get('registered_version')}, champion: {s['mlflow'].get('champion')})")
+    print(f"  model: {s['model_dir']}\n  report: {s['report']}\n  summary: {s['summary_md']}\n  serve it: {s['serve']}")
+
 # %% ../nbs/08_pipeline.ipynb #808a924a
 def _parser() -> argparse.ArgumentParser:
     "The `clinical-ml` argument parser with one subparser per stage."
@@ -73,19 +276,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--output', required=True, help='output directory'); t.add_argument('--enable-shap', action='store_true', help='compute SHAP explanations')
     s = sub.add_parser('serve', help='serve the model over HTTP (reads MODEL_DIR or MODEL_URI)')
     s.add_argument('--host', default='127.0.0.1'); s.add_argument('--port', type=int, default=8000); s.add_argument('--workers', type=int, default=1)
-    pl = sub.add_parser('pipeline', help='run every stage notebook with papermill')
-    pl.add_argument('--config', default='config/pipeline.yaml', help='pipeline parameters YAML'); pl.add_argument('--output', required=True, help='run directory')
+    pl = sub.add_parser('pipeline', help='run the stage notebooks with papermill (resumes at the first stale stage)')
+    pl.add_argument('--config', default='config/pipeline.yaml', help='pipeline parameters YAML'); pl.add_argument('--output', required=True, help='run directory, e.g. runs/NAME')
+    pl.add_argument('--profile', default=None, help="profile of the config (default: its 'profile' key)")
+    pl.add_argument('--force', action='store_true', help='run every stage, even those whose outputs are current')
     v = sub.add_parser('validate', help='check a Parquet/CSV/JSON file against the patient-year schema')
     v.add_argument('path', help='file or Parquet directory'); v.add_argument('--target', action='store_true', help='require the target column')
     return p
 
 # %% ../nbs/08_pipeline.ipynb #e527b863
-def _not_built(stage):
-    def run(args):
-        print(f'clinical-ml {stage}: not built yet', file=sys.stderr)
-        return 3
-    return run
-
 def _validate(args): return 2 if validate_file(args.path, target=args.target) else 0
 
 def _generate(args):
@@ -114,12 +313,20 @@ def _serve(args):
     if args.workers > 1:
         gunicorn = shutil.which('gunicorn') or str(Path(sys.executable).parent / 'gunicorn')
         os.execv(gunicorn, [gunicorn, 'clinical_ml.serve:app', '-w', str(args.workers), '-k', 'uvicorn.workers.UvicornWorker',
-                            '--bind', f'{args.host}:{args.port}', '--graceful-timeout', '20', '--access-logfile', '-'])
+                            '--bind', f'{args.host}:{args.port}', '--graceful-timeout', '20'])  # access logs: the app's own JSON lines
     import uvicorn
     uvicorn.run('clinical_ml.serve:app', host=args.host, port=args.port, access_log=False)
     return 0
 
-COMMANDS = {'validate': _validate, 'generate': _generate, 'features': _features, 'train': _train, 'serve': _serve, 'pipeline': _not_built('pipeline')}
+def _pipeline(args):
+    try: s = run_pipeline(args.config, args.output, profile=args.profile, force=args.force)
+    except StageFailed as e:
+        print(f'clinical-ml pipeline: {e}', file=sys.stderr)
+        return 1
+    print_summary(s)
+    return 0
+
+COMMANDS = {'validate': _validate, 'generate': _generate, 'features': _features, 'train': _train, 'serve': _serve, 'pipeline': _pipeline}
 
 def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
         ) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 # %% auto #0
 __all__ = ['ICD10', 'COLUMNS', 'KEY', 'TARGET', 'PatientYear', 'Column', 'dtype', 'dtypes', 'arrow_type', 'convert', 'in_range',
            'range_message', 'isin', 'canonical_values', 'to_canonical', 'mask_out_of_range', 'problems', 'SchemaError',
-           'validate', 'example_rows', 'record_model']
+           'validate', 'example_rows', 'record_model', 'category_codes', 'record_arrays']
 
 # %% ../nbs/00_schema.ipynb #a6391579
 @dataclass(frozen=True)
@@ -344,3 +344,25 @@ def record_model(name: str = 'PatientYear',  # class name
     return create_model(name, __base__=_Record, __doc__='One patient-year record, as the API accepts it.', **fields)
 
 PatientYear = record_model()
+
+# %% ../nbs/00_schema.ipynb #cd965700
+def category_codes(name: str,  # a categorical column
+                   values,  # its values (strings or None)
+                  ) -> np.ndarray:
+    "Position of each value in the column's `categories` (−1: missing); a value outside them raises, naming the column."
+    index = {v: i for i, v in enumerate(COLUMNS[name].categories)}
+    try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
+    except KeyError as e: raise ValueError(f'{name}: {e.args[0]!r} is not one of {list(COLUMNS[name].categories)}') from None
+
+def record_arrays(records: list  # dicts of canonical, valid values (e.g. `PatientYear.model_dump()`)
+                 ) -> dict:
+    "One typed array per column of the schema present in the records: float32, int8 category codes, or strings."
+    names = [n for n in COLUMNS if any(n in r for r in records)]
+    out = {}
+    for n in names:
+        c, vals = COLUMNS[n], [r.get(n) for r in records]
+        if n == 'year': out[n] = np.array(vals, np.int32)
+        elif c.kind in ('int', 'float', 'bool'): out[n] = np.array([np.nan if v is None else float(v) for v in vals], np.float32)
+        elif c.kind in ('category', 'unit'): out[n] = category_codes(n, vals)
+        else: out[n] = np.array(vals, object)
+    return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_serve.ipynb #41ad403d
 from __future__ import annotations
-import hashlib, json, logging, math, os, sqlite3, tempfile, threading, time, uuid
+import asyncio, hashlib, json, logging, math, os, sqlite3, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +24,7 @@ from . import features, schema
 __all__ = ['log', 'STORE_COLUMNS', 'REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'access', 'app', 'Served', 'load_served',
            'State', 'reload_file', 'load_all', 'maybe_reload', 'trigger_reload', 'build_store', 'Store',
            'PredictRequest', 'PredictResponse', 'BatchRequest', 'confidence', 'route', 'collect', 'score',
-           'JsonFormatter', 'lifespan', 'create_app', 'require_key', 'predict_many']
+           'JsonFormatter', 'lifespan', 'create_app', 'require_key', 'predict_many', 'Batcher', 'Observe']
 
 # %% ../nbs/06_serve.ipynb #c3adb6f2
 log = logging.getLogger('clinical_ml.serve')
@@ -67,6 +67,7 @@ class State:
     error: Optional[str] = None
     generation: int = 0
     checked: float = 0.0
+    loading: bool = False  # a background reload is running
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 def _env(name, default=None): return os.environ.get(name, default)
@@ -94,14 +95,17 @@ def load_all(state: State) -> State:
     return state
 
 def maybe_reload(state: State) -> None:
-    "Reload when another worker moved the shared generation (checked at most once a second)."
+    "Reload in the background when another worker moved the shared generation (checked at most once a second)."
     now = time.monotonic()
-    if now - state.checked < 1.0: return
+    if now - state.checked < 1.0 or state.loading: return
     state.checked = now
     g = _read_generation()
     if g > state.generation:
-        state.generation = g
-        load_all(state)
+        state.generation, state.loading = g, True
+        def work():
+            try: load_all(state)
+            finally: state.loading = False
+        threading.Thread(target=work, daemon=True, name='reload').start()  # requests keep the current model meanwhile
 
 def trigger_reload(state: State) -> int:
     "Reload in this worker, then publish a new generation for the others."
@@ -147,13 +151,22 @@ class Store:
         return self.local.con
     def history(self, patient_id: str, before_year: int) -> list[dict]:
         "The patient's records of years before `before_year`, oldest first."
-        cur = self._con().execute('SELECT * FROM records WHERE patient_id = ? AND year < ? ORDER BY year', (patient_id, before_year))
-        names = [d[0] for d in cur.description]
-        bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        for r in rows:
-            for n in bools: r[n] = None if r[n] is None else bool(r[n])
-        return rows
+        return self.histories([(patient_id, before_year)])[0]
+
+    def histories(self, keys: list  # (patient_id, before_year) pairs
+                 ) -> list[list[dict]]:
+        "`history` of many patients, in one query per 500 of them (a batch asks once)."
+        ids, found = list(dict.fromkeys(k[0] for k in keys)), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            cur = self._con().execute(f'SELECT * FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
+            names = [d[0] for d in cur.description]
+            bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
+            for r in cur.fetchall():
+                rec = dict(zip(names, r))
+                for n in bools: rec[n] = None if rec[n] is None else bool(rec[n])
+                found.setdefault(rec['patient_id'], []).append(rec)
+        return [[r for r in found.get(pid, []) if r['year'] < year] for pid, year in keys]
 
 # %% ../nbs/06_serve.ipynb #86f1b70b
 class PredictRequest(schema.PatientYear):
@@ -193,27 +206,20 @@ def route(patient_id: str, share: float) -> bool:
 def _rows(req: schema.PatientYear) -> dict:
     return req.model_dump(exclude={'units', 'history'})
 
-def collect(req: PredictRequest, store: Optional[Store]) -> tuple[list[dict], str]:
-    "The patient's rows to build features from (history + this year), and where the history came from."
+def collect(req: PredictRequest, store: Optional[Store], past: Optional[list] = None) -> tuple[list[dict], str]:
+    "The patient's rows to build features from (history + this year), and where the history came from (`past`: already looked up)."
     me = _rows(req)
     if req.history:
-        past = [_rows(h) for h in req.history if h.year < req.year]
         if any(h.patient_id != req.patient_id for h in req.history): raise ValueError('history: records of another patient')
-        return past + [me], 'request'
-    if store is not None:
-        past = store.history(req.patient_id, req.year)
-        if past: return past + [me], 'store'
+        return [_rows(h) for h in req.history if h.year < req.year] + [me], 'request'
+    if past is None and store is not None: past = store.history(req.patient_id, req.year)
+    if past: return past + [me], 'store'
     return [me], 'none'
 
 def score(served: Served, groups: list[list[dict]]) -> np.ndarray:
-    "Calibrated probability of the last (latest) row of each group of one patient's rows."
-    rows = pd.DataFrame([{**r, 'patient_id': f'g{i}'} for i, g in enumerate(groups) for r in g])  # a batch may name a patient twice
-    df, _ = features.prepare(rows, source='request', check=False)
-    f = features.build(df, served.model.spec)
-    last = f.groupby('patient_id', sort=False, observed=True)['year'].transform('max') == f['year']
-    f = f[last.to_numpy()]
-    p = pd.Series(served.model.predict_features(f), index=f['patient_id'].astype(str).to_numpy())
-    return p.loc[[f'g{i}' for i in range(len(groups))]].to_numpy()
+    "Calibrated probability of the last (latest) row of each group of one patient's validated rows."
+    m = served.model
+    return m.predict_arrays(features.features_latest(groups, m.spec, keep=set(m.columns)))
 
 # %% ../nbs/06_serve.ipynb #caba0279
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
@@ -247,6 +253,7 @@ async def lifespan(app: FastAPI):
     load_all(state)
     app.state.cm = state
     app.state.store = Store(_env('FEATURE_STORE')) if _env('FEATURE_STORE') else None
+    app.state.batcher = Batcher()
     yield
 
 def create_app() -> FastAPI:
@@ -288,7 +295,9 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
     "Score validated requests, routing each patient to champion or challenger."
     champ = _served(st)
     share, mode = float(_env('CHALLENGER_SHARE', '0') or 0), _env('CHALLENGER_MODE', 'split')
-    rows = [collect(r, store) for r in reqs]
+    ask = [i for i, r in enumerate(reqs) if not r.history]
+    found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask]))) if store is not None and ask else {}
+    rows = [collect(r, store, found.get(i, [])) for i, r in enumerate(reqs)]
     to_chal = [st.challenger is not None and route(r.patient_id, share) for r in reqs]
     out = [None] * len(reqs)
     for served, role, pick in ((champ, 'champion', [not c or mode == 'shadow' for c in to_chal]),
@@ -304,27 +313,69 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
             else: out[i] = a
     return out
 
+class Batcher:
+    "Scores the `/predict` requests a worker has in hand together: one kernel call for all (no waiting when idle)."
+    def __init__(self): self.pending, self.scheduled = [], False
+
+    async def submit(self, st: State, store, req: PredictRequest) -> dict:
+        "The answer to one request, computed with whatever other requests arrived in the same turn of the event loop."
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.pending.append((req, fut))
+        if not self.scheduled:  # the first request of a turn schedules the batch after the requests already readable
+            self.scheduled = True
+            loop.call_soon(self._run, st, store)
+        return await fut
+
+    def _run(self, st: State, store):
+        items, self.pending, self.scheduled = self.pending, [], False
+        try: outs = list(zip(items, predict_many(st, store, [r for r, _ in items])))
+        except Exception:  # one bad request must not fail the others: score them one by one
+            outs = []
+            for it in items:
+                try: outs.append((it, predict_many(st, store, [it[0]])[0]))
+                except Exception as e: it[1].set_exception(e)
+        for (_, fut), out in outs:
+            if not fut.done(): fut.set_result(out)
+
 # %% ../nbs/06_serve.ipynb #e4c0a536
-def _routes(app: FastAPI):
-    @app.middleware('http')
-    async def observe(request: Request, call_next):
-        rid = request.headers.get('x-request-id') or uuid.uuid4().hex
-        t = time.perf_counter()
-        limit = int(_env('MAX_BODY_BYTES', str(20 * 2**20)))
-        if int(request.headers.get('content-length') or 0) > limit:
-            resp = JSONResponse({'detail': f'request body larger than {limit} bytes'}, status_code=413)
-        else:
-            try: resp = await call_next(request)
-            except Exception as e:
-                log.error(json.dumps({'event': 'unhandled', 'request_id': rid, 'error': type(e).__name__}))
-                resp = JSONResponse({'detail': 'internal error', 'request_id': rid}, status_code=500)
+class _TooLarge(Exception): pass
+
+class Observe:
+    "ASGI middleware: request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
+    def __init__(self, app): self.app = app
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        t, headers = time.perf_counter(), dict(scope['headers'])
+        rid = headers.get(b'x-request-id', b'').decode('latin-1')[:64] or uuid.uuid4().hex
+        limit, seen, status = int(_env('MAX_BODY_BYTES', str(20 * 2**20))), [0], [0]
+        async def counted():  # the limit holds for chunked bodies too, which carry no content-length
+            msg = await receive()
+            seen[0] += len(msg.get('body', b''))
+            if seen[0] > limit: raise _TooLarge()
+            return msg
+        async def tagged(msg):
+            if msg['type'] == 'http.response.start':
+                status[0] = msg['status']
+                msg['headers'] = [*msg.get('headers', []), (b'x-request-id', rid.encode())]
+            await send(msg)
+        try:
+            if int(headers.get(b'content-length', b'0') or 0) > limit: raise _TooLarge()
+            await self.app(scope, counted, tagged)
+        except Exception as e:
+            if status[0]: raise  # the response has started: nothing else can be sent
+            big = isinstance(e, _TooLarge)
+            if not big: log.error(json.dumps({'event': 'unhandled', 'request_id': rid, 'error': type(e).__name__}))
+            body = {'detail': f'request body larger than {limit} bytes'} if big else {'detail': 'internal error', 'request_id': rid}
+            await JSONResponse(body, status_code=413 if big else 500)(scope, receive, tagged)
         dt = time.perf_counter() - t
-        path = request.scope.get('route').path if request.scope.get('route') else 'other'
-        REQUESTS.labels(path, str(resp.status_code)).inc(); LATENCY.labels(path).observe(dt)
-        resp.headers['X-Request-ID'] = rid
-        access.info(json.dumps({'request_id': rid, 'method': request.method, 'path': path, 'status': resp.status_code,
-                                'latency_ms': round(dt * 1000, 2), **getattr(request.state, 'log', {})}))
-        return resp
+        path = scope['route'].path if scope.get('route') is not None else 'other'
+        REQUESTS.labels(path, str(status[0])).inc(); LATENCY.labels(path).observe(dt)
+        access.info(json.dumps({'request_id': rid, 'method': scope['method'], 'path': path, 'status': status[0],
+                                'latency_ms': round(dt * 1000, 2), **scope.get('state', {}).get('log', {})}))
+
+def _routes(app: FastAPI):
+    app.add_middleware(Observe)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -340,10 +391,10 @@ def _routes(app: FastAPI):
         return {**body, 'model_version': st.champion.version}
 
     @app.post('/predict', response_model=PredictResponse, dependencies=[Depends(require_key)])
-    def predict(req: PredictRequest, request: Request):
+    async def predict(req: PredictRequest, request: Request):
         st = _state(request)
         request.state.log = {'patient': _phash(req.patient_id)}
-        try: return predict_many(st, request.app.state.store, [req])[0]
+        try: return JSONResponse(await request.app.state.batcher.submit(st, request.app.state.store, req))  # built by us: no re-validation
         except ValueError as e: raise HTTPException(422, str(e))
 
     @app.post('/predict/batch', dependencies=[Depends(require_key)])
@@ -361,7 +412,7 @@ def _routes(app: FastAPI):
         by_i = dict(zip(reqs.keys(), done))
         preds = [by_i[i] if i in by_i else {'index': i, 'error': errors[i]} for i in range(len(body.patients))]
         request.state.log = {'batch': len(body.patients), 'errors': len(errors)}
-        return {'predictions': preds, 'count': len(preds), 'errors': len(errors), 'processing_ms': round((time.perf_counter() - t) * 1000, 2)}
+        return JSONResponse({'predictions': preds, 'count': len(preds), 'errors': len(errors), 'processing_ms': round((time.perf_counter() - t) * 1000, 2)})
 
     @app.get('/model/info')
     def model_info(request: Request):

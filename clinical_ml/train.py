@@ -28,8 +28,9 @@ from .split import make_split, window_labels
 __all__ = ['DEFAULTS', 'CHOICES', 'ALGORITHMS', 'log', 'KEY_COLS', 'TARGET_ENCODED', 'EXAMPLE', 'check_config', 'load_config',
            'features_dir', 'read_columns', 'oracle_for', 'preprocessor', 'estimator', 'MinorityRatio', 'model_pipeline',
            'fit_pipeline', 'ece', 'point_metrics', 'evaluate', 'Calibrator', 'choose_calibration', 'choose_threshold',
-           'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'ClinicalModel',
-           'PyfuncModel', 'signature', 'train', 'baselines', 'figures', 'save_model_dir', 'tracking_uri', 'log_mlflow']
+           'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'Unsupported', 'Scorer',
+           'ClinicalModel', 'PyfuncModel', 'signature', 'train', 'baselines', 'figures', 'save_model_dir',
+           'tracking_uri', 'log_mlflow']
 
 # %% ../nbs/04_train.ipynb #6f05b295
 DEFAULTS = {
@@ -251,9 +252,9 @@ class Calibrator:
         elif self.method == 'sigmoid': self.f = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
         return self
     def __call__(self, p):
-        p = np.asarray(p, float)
-        if self.method == 'isotonic': return self.f.predict(p)
-        if self.method == 'sigmoid': return self.f.predict_proba(_logit(p)[:, None])[:, 1]
+        p = np.asarray(p, float)  # the fitted maps applied directly: the same numbers as `predict`, without its input checks
+        if self.method == 'isotonic': return np.interp(np.clip(p, self.f.X_min_, self.f.X_max_), self.f.X_thresholds_, self.f.y_thresholds_)
+        if self.method == 'sigmoid': return 1 / (1 + np.exp(-(self.f.coef_[0, 0] * _logit(p) + self.f.intercept_[0])))
         return p
 
 def _logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
@@ -414,6 +415,72 @@ def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str,
                            callbacks=[lambda s, t: bar.update(1)])
     return study
 
+# %% ../nbs/04_train.ipynb #d70fdd6b
+def _category_source(col: str) -> str | None:
+    "The schema column whose categories a feature column has (None: not categorical)."
+    base = col.removesuffix('_last')
+    return base if base in features.CATEGORICAL else None
+
+class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
+
+class Scorer:
+    "A fitted pipeline and calibrator as array operations: feature arrays (categories as schema codes) → calibrated probabilities."
+    def __init__(self, pipeline, calibrator: Calibrator):
+        prep, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
+        self.width, self.cal, self.parts = len(prep.get_feature_names_out()), calibrator, []
+        for name, tr, cols in prep.transformers_:
+            out = prep.output_indices_[name]
+            if tr == 'drop' or out.stop == out.start: continue
+            if all(_category_source(c) for c in cols): self.parts.append(('table', list(cols), self._table(tr, cols, out), out))
+            elif tr == 'passthrough' or type(tr).__name__ == 'FunctionTransformer' and tr.func is None:  # fitted 'passthrough'
+                self.parts.append(('copy', list(cols), None, out))
+            elif type(tr).__name__ == 'SimpleImputer' and tr.strategy in ('median', 'mean', 'constant', 'most_frequent'):
+                ind = tr.indicator_.features_ if tr.add_indicator else np.array([], int)
+                self.parts.append(('impute', list(cols), (tr.statistics_.astype(float), ind), out))
+            else: raise Unsupported(f'{name}: {type(tr).__name__}')
+        self.predict = self._booster(clf)
+
+    @staticmethod
+    def _table(tr, cols, out) -> np.ndarray:
+        "columns × (1 + categories): the encoder's output for 'missing' and for each category, computed by the encoder."
+        cats = [schema.COLUMNS[_category_source(c)].categories for c in cols]
+        n = 1 + max(map(len, cats))
+        frame = pd.DataFrame({c: pd.Categorical.from_codes(np.minimum(np.arange(n) - 1, len(k) - 1), dtype=schema.dtype(schema.COLUMNS[_category_source(c)]))
+                              for c, k in zip(cols, cats)})
+        t = np.asarray(tr.transform(frame), float)
+        if t.shape[1] != len(cols): raise Unsupported(f'{type(tr).__name__} gives {t.shape[1]} columns for {len(cols)}')
+        return t.T  # [column, code + 1]
+
+    @staticmethod
+    def _booster(clf):
+        "The classifier's native predict of P(y = 1) on a float matrix, single-threaded (the server's workers are the parallelism)."
+        mod = type(clf).__module__
+        if mod.startswith('lightgbm'): b = clf.booster_; return lambda X: b.predict(X, num_threads=1)
+        if mod.startswith('xgboost') or isinstance(clf, _xgb.XGBClassifier):
+            b = clf.get_booster(); b.set_param({'nthread': 1}); return lambda X: b.inplace_predict(X, validate_features=False)
+        if mod.startswith('catboost'): return lambda X: clf.predict(X, prediction_type='Probability', thread_count=1)[:, 1]
+        return lambda X: clf.predict_proba(X)[:, 1]
+
+    def matrix(self, cols: dict) -> np.ndarray:
+        "The model matrix of feature arrays (what the pipeline's preprocessing would give)."
+        n = len(next(iter(cols.values())))
+        X = np.empty((n, self.width))
+        for kind, names, arg, out in self.parts:
+            if kind == 'table':
+                for j, c in enumerate(names): X[:, out.start + j] = arg[j][np.asarray(cols[c], np.int64) + 1]
+                continue
+            V = np.column_stack([np.asarray(cols[c], float) for c in names]) if names else np.empty((n, 0))
+            if kind == 'impute':
+                miss = np.isnan(V)
+                V = np.concatenate([np.where(miss, arg[0], V), miss[:, arg[1]].astype(float)], axis=1)
+            X[:, out] = V
+        return X
+
+    def __call__(self, cols: dict  # feature arrays by name; categories as codes into the schema's categories
+                ) -> np.ndarray:
+        "Calibrated probabilities."
+        return np.clip(self.cal(self.predict(self.matrix(cols))), 0, 1)
+
 # %% ../nbs/04_train.ipynb #32a2aadb
 @dataclass
 class ClinicalModel:
@@ -425,9 +492,30 @@ class ClinicalModel:
     threshold: float  # decision threshold on the calibrated probability
     info: dict = field(default_factory=dict)  # algorithm, params, metrics, config, versions
 
+    def scorer(self) -> Scorer | None:
+        "The compiled pipeline (None when a step cannot be compiled); made once, not pickled."
+        if '_scorer' not in self.__dict__:
+            try: self.__dict__['_scorer'] = Scorer(self.pipeline, self.calibrator)
+            except Unsupported as e:
+                log.info('scoring through the pipeline: %s', e); self.__dict__['_scorer'] = None
+        return self.__dict__['_scorer']
+
+    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_scorer'}
+
+    def predict_arrays(self, cols: dict  # feature arrays (categories as schema codes), e.g. from `features.features_latest`
+                      ) -> np.ndarray:
+        "Calibrated probabilities of feature arrays."
+        s = self.scorer()
+        if s is not None: return s(cols)
+        f = pd.DataFrame({c: pd.Categorical.from_codes(cols[c], dtype=schema.dtype(schema.COLUMNS[_category_source(c)])) if _category_source(c)
+                          else cols[c] for c in self.columns})
+        return np.clip(self.calibrator(self.pipeline.predict_proba(f)[:, 1]), 0, 1)
+
     def predict_features(self, f: pd.DataFrame) -> np.ndarray:
         "Calibrated probabilities of feature rows."
-        return np.clip(self.calibrator(self.pipeline.predict_proba(f[self.columns])[:, 1]), 0, 1)
+        if self.scorer() is None: return np.clip(self.calibrator(self.pipeline.predict_proba(f[self.columns])[:, 1]), 0, 1)
+        return self.predict_arrays({c: features._codes(f[c], _category_source(c)) if _category_source(c) else f[c].to_numpy(float, na_value=np.nan)
+                                    for c in self.columns})
 
     def predict_raw(self, rows: pd.DataFrame) -> pd.DataFrame:
         "Probability and prediction for every raw patient-year row (earlier rows of a patient are its history)."
@@ -577,7 +665,9 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
              report['test']['roc_auc']['hi'], report['test']['pr_auc']['value'], report['test']['ece']['value'],
              f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
     plots = figures(y_test, p_test, thr, p_val, yh[has])
-    report['model_dir'] = str(save_model_dir(model, report, cfg, output / 'model'))
+    preds = keys[sp.test].reset_index(drop=True).assign(target_window=y_win[sp.test], probability=p_test, prediction=(p_test >= thr).astype(np.int8))
+    if orc is not None: preds['p_true'] = orc
+    report['model_dir'] = str(save_model_dir(model, report, cfg, output / 'model', preds))
     if enable_shap:
         from clinical_ml.explain import explain
         report['shap'] = explain(model, Xt.sample(min(len(Xt), 2000), random_state=seed), output / 'model' / 'shap')
@@ -618,8 +708,8 @@ def figures(y, p, thr, p_val, y_val) -> dict:
     ax.axvline(thr, ls='--', c='k'); ax.legend(); ax.set(xlabel='threshold', title='Threshold (validation)'); figs['threshold.png'] = fig
     return figs
 
-def save_model_dir(model: ClinicalModel, report: dict, cfg: dict, out: Path) -> Path:
-    "Write the versioned artifact directory (atomically)."
+def save_model_dir(model: ClinicalModel, report: dict, cfg: dict, out: Path, predictions: pd.DataFrame | None = None) -> Path:
+    "Write the versioned artifact directory (atomically); `predictions`: the held-out test rows and their probabilities."
     from clinical_ml.generate import staged_dir
     with staged_dir(out, overwrite=True) as tmp:
         joblib.dump(model, tmp / 'model.joblib')
@@ -628,6 +718,7 @@ def save_model_dir(model: ClinicalModel, report: dict, cfg: dict, out: Path) -> 
         (tmp / 'metrics.json').write_text(json.dumps(report, indent=1, default=float))
         (tmp / 'config.yaml').write_text(yaml.safe_dump(cfg))
         (tmp / 'data_hash.txt').write_text(report['data_hash'] + '\n')
+        if predictions is not None: predictions.to_parquet(tmp / 'predictions.parquet', index=False)
     return out
 
 # %% ../nbs/04_train.ipynb #ab9cb6ee
