@@ -7,15 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/default
 
-.PHONY: run test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench
+.PHONY: run lab test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench
 
-RUN_PATIENTS ?= 20000
+PROFILE ?= default
 
-run: $(STAMP)  ## the main job, on the default size (the stages built so far)
-	$(BIN)/clinical-ml generate --num_patients $(RUN_PATIENTS) --output_dir data/raw --overwrite
-	$(BIN)/clinical-ml features --data data/raw --output data/features --overwrite
-	$(BIN)/clinical-ml train --config config/training_config.yaml --data data/features --output models/default
-	$(BIN)/clinical-ml validate config/example_request.json
+run: $(STAMP)  ## the main job: every stage notebook run by papermill on the default profile (runs/default; resumes)
+	$(BIN)/clinical-ml pipeline --config config/pipeline.yaml --profile $(PROFILE) --output $(RUN_DIR)
+
+lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's kernel (the one papermill runs) registered
+	$(BIN)/python -c "from clinical_ml.pipeline import ensure_kernel; print('kernel:', ensure_kernel())"
+	$(BIN)/jupyter lab --notebook-dir=nbs
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py

@@ -1,5 +1,5 @@
 "Shared helpers of the benchmarks: run a command, sample the RSS of its whole process tree, time it."
-import json, statistics, subprocess, sys, time, platform, os
+import json, statistics, subprocess, time, platform, os
 from pathlib import Path
 import psutil
 

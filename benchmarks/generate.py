@@ -3,7 +3,7 @@ the same count and types. Writes benchmarks/results/generate.json.
 
     .venv/bin/python benchmarks/generate.py [--sizes 1000000 10000000] [--repeats 3]
 """
-import argparse, json, shutil, sys, tempfile
+import argparse, json, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import run_tree, median, save

@@ -5,11 +5,8 @@
 # %% ../nbs/08_pipeline.ipynb #caeed81f
 from __future__ import annotations
 import argparse, json, logging, sys
-from pathlib import Path
-
-import pandas as pd
-
-from . import schema
+from pathlib import Path  # the rest is imported where it is used: `clinical-ml --help` is instant, and the pipeline's
+                          # runner process stays small while the stage kernels do the work
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'KERNEL', 'COMMANDS', 'read_records', 'validate_file', 'stage_cells', 'project_root', 'project_path',
@@ -23,6 +20,7 @@ def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a 
                  batch_rows: int = 1_000_000,  # rows per batch for Parquet
                 ):
     "Yield the records at `path` as pandas frames, batch by batch."
+    import pandas as pd
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such file or directory')
     if p.is_dir() or p.suffix == '.parquet':
@@ -41,6 +39,7 @@ def validate_file(path: str | Path,  # file or directory to check
                   target: bool = False,  # must the target column be present?
                  ) -> int:
     "Validate every record at `path`; print a summary and return the number of broken rules."
+    from clinical_ml import schema
     n, found = 0, []
     for df in read_records(path):
         df = df.drop(columns=[c for c in ('units', 'history') if c in df])
@@ -66,7 +65,8 @@ def stage_cells(shell=None  # the IPython shell (default: the running one; nothi
         first = lines[0].strip() if lines else ''
         if first == '# Parameters': state['stage'] = True  # papermill's injected cell
         always = first.startswith(('#| default_exp', '# Parameters', '# parameters'))
-        return lines if always or (first == '# stage') == state['stage'] else ['pass\n']
+        stage = any(l.strip() == '# stage' for l in lines[:2])  # (after an `#| eval: false`, which keeps nbdev from running it)
+        return lines if always or stage == state['stage'] else ['pass\n']
     transform.clinical_ml_stage = True
     shell.input_transformers_cleanup.append(transform)
     return True
@@ -92,14 +92,18 @@ def stage_client(scheduler: str | None = None,  # an existing Dask scheduler
                  n_workers: int = 2,  # local workers
                  threads_per_worker: int = 1,  # threads per local worker
                  processes: bool = True,  # local workers as processes (False: threads in this process)
-                 memory_limit: str = 'auto',  # per local worker, e.g. '500MB'
+                 memory_limit: str = 'auto',  # per local worker process, e.g. '500MB' (threads: see below)
                 ):
     "A Dask client for one stage, closed (with its local cluster) when the stage ends."
     import os
     from distributed import Client, LocalCluster
+    logging.getLogger('distributed').setLevel(logging.WARNING)
     address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
     if address: client, cluster = Client(address), None
     else:
+        # A thread worker shares the notebook's process: Dask would count the kernel's own memory against its limit and
+        # pause for good (measured: paused at 310 MiB of a 381 MiB limit). The limit applies to worker processes only.
+        if not processes: memory_limit = 0
         net = dict(host='127.0.0.1') if processes else {}
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes, memory_limit=memory_limit,
                                dashboard_address=None, silence_logs=logging.ERROR, **net)
@@ -140,7 +144,7 @@ def declared_parameters(stage: str) -> dict:
 def load_pipeline_config(path: str | Path,  # the pipeline YAML
                          profile: str | None = None,  # profile to use (default: the file's `profile`)
                         ) -> tuple[str, dict]:
-    "(profile, stage → parameters), every parameter checked against its notebook before anything runs."
+    "(profile, stage → parameters, plus 'env': the kernels' extra environment), every parameter checked against its notebook."
     import yaml
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'{path}: no such pipeline config')
@@ -151,7 +155,10 @@ def load_pipeline_config(path: str | Path,  # the pipeline YAML
     if name not in profiles: raise ValueError(f'{path}: no profile {name!r}; the profiles are {sorted(profiles)}')
     out = {}
     for part in (cfg.get('stages') or {}, profiles[name] or {}):
-        if bad := set(part) - set(STAGES): raise ValueError(f'{path}: unknown stage(s) {sorted(bad)}; the stages are {list(STAGES)}')
+        if bad := set(part) - set(STAGES) - {'env'}: raise ValueError(f'{path}: unknown stage(s) {sorted(bad)}; the stages are {list(STAGES)} (and env)')
+    env = (profiles[name] or {}).get('env') or {}
+    if not all(isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in env.items()):
+        raise ValueError(f'{path}: profile {name!r}: env must map variable names to values, got {env!r}')
     for stage, nb in STAGES.items():
         params = {**((cfg.get('stages') or {}).get(stage) or {}), **((profiles[name] or {}).get(stage) or {})}
         declared = declared_parameters(stage)
@@ -161,6 +168,7 @@ def load_pipeline_config(path: str | Path,  # the pipeline YAML
             if not _type_ok(v, declared[k]['inferred_type_name']):
                 raise ValueError(f"{path}: profile {name!r}, stage {stage}: parameter {k!r} of nbs/{nb} takes {declared[k]['inferred_type_name']}, got {v!r}")
         out[stage] = params
+    out['env'] = {k: str(v) for k, v in env.items()}
     return name, out
 
 # %% ../nbs/08_pipeline.ipynb #a0fcec00
@@ -192,6 +200,7 @@ def run_pipeline(config: str | Path,  # the pipeline YAML
     "Run the stage notebooks in order with papermill, resuming at the first stage whose outputs are missing or stale."
     import os, time, papermill as pm
     name, stages = load_pipeline_config(config, profile)
+    os.environ.update(stages.pop('env'))  # inherited by every stage's kernel
     out = Path(output).resolve(); (out / '_stages').mkdir(parents=True, exist_ok=True)
     tracking = os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{project_root() / 'mlflow.db'}"
     wired, kernel, upstream, done = _wired(out, tracking), ensure_kernel(), '', {}
@@ -202,7 +211,7 @@ def run_pipeline(config: str | Path,  # the pipeline YAML
         h = _sha(src.read_bytes(), params, upstream)
         marker = out / '_stages' / f'{stage}.json'
         fresh = not force and marker.exists() and json.loads(marker.read_text()).get('hash') == h and _outputs_exist(stage, params)
-        executed = out / f'{i:02d}_{stage}.ipynb'
+        executed = out / nb  # named as its source
         if fresh:
             log.info('stage %d/%d %s: up to date (inputs %s), skipped', i, len(STAGES), stage, h)
         else:

@@ -44,7 +44,7 @@ DEFAULTS = {
     'labels': {'strategy': 'exact', 'tolerance': 1},
     'calibration': {'method': 'auto'},
     'threshold': {'policy': 'min_sensitivity', 'min_sensitivity': 0.8, 'beta': 2.0, 'cost_fn': 10.0, 'cost_fp': 1.0},
-    'evaluation': {'bootstrap': 200, 'max_single_feature_auc': 0.95},
+    'evaluation': {'bootstrap': 200, 'max_single_feature_auc': 0.95, 'baseline_max_rows': 0},
     'mlflow': {'enabled': True, 'experiment': 'clinical-ml', 'model_name': 'clinical-ml', 'register': True, 'tracking_uri': None},
 }
 CHOICES = {'imbalance.method': ('none', 'class_weight', 'smote'), 'feature_selection.method': ('none', 'importance', 'recursive_elimination'),
@@ -82,7 +82,8 @@ def check_config(cfg: dict) -> dict:
              ('threshold.min_sensitivity', lambda v: 0 < v <= 1, 'in (0, 1]'), ('threshold.beta', lambda v: v > 0, '> 0'),
              ('threshold.cost_fn', lambda v: v >= 0, '>= 0'), ('threshold.cost_fp', lambda v: v >= 0, '>= 0'), ('evaluation.bootstrap', lambda v: int(v) == v and v >= 0, 'a non-negative integer'),
              ('hpo.max_rows', lambda v: int(v) == v and v >= 1000, 'an integer >= 1000'),
-             ('evaluation.max_single_feature_auc', lambda v: 0.5 < v <= 1, 'in (0.5, 1]')]
+             ('evaluation.max_single_feature_auc', lambda v: 0.5 < v <= 1, 'in (0.5, 1]'),
+             ('evaluation.baseline_max_rows', lambda v: int(v) == v and v >= 0, 'a non-negative integer (0: the whole pool)')]
     for key, ok, what in rules:
         v = _get(cfg, key)
         try: good = not isinstance(v, bool) and isinstance(v, (int, float)) and ok(v)
@@ -657,7 +658,9 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
         report['oracle'] = dict(roc_auc=roc_auc_score(y_test, orc), pr_auc=average_precision_score(y_test, orc))
         report['oracle']['roc_auc_gap'] = report['oracle']['roc_auc'] - report['test']['roc_auc']['value']
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
-    report['baselines'] = baselines(Xp, y[pool], Xt, y_test, cats, nums, seed)
+    cap = int(cfg['evaluation']['baseline_max_rows']) or int(pool.sum())  # the logistic baseline's dense float64 copies dominate small machines
+    bmask = _sample_patients(keys['patient_id'], pool, cap, seed)
+    report['baselines'] = baselines(X.iloc[sub(bmask)], y[bmask], Xt, y_test, cats, nums, seed) | {'rows': int(bmask.sum())}
     report['seconds'] = round(time.perf_counter() - t0, 1)
     model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
                       trained_at=pd.Timestamp.now(tz='UTC').isoformat())

@@ -1,4 +1,4 @@
-import os, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -12,3 +12,22 @@ def cli():
         return subprocess.run([str(BIN/'clinical-ml'), *map(str, args)], cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, env={**os.environ, **(env or {})})
     return run
+
+
+@pytest.fixture(scope='session')
+def chromium():
+    "Headless Chromium (Debian's package, installed here when missing)."
+    exe = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not exe:
+        subprocess.run(['apt-get', 'update', '-qq'], check=True, timeout=600, capture_output=True)
+        subprocess.run(['apt-get', 'install', '-y', '-qq', 'chromium'], check=True, timeout=900, capture_output=True,
+                       env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
+        exe = shutil.which('chromium')
+    def render(url: str, screenshot=None) -> tuple[str, str]:
+        "The DOM after the page's scripts ran, and Chromium's log (console messages included); optionally a screenshot."
+        args = [exe, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--enable-logging=stderr', '--v=0',
+                '--virtual-time-budget=20000', '--window-size=1280,1600']
+        if screenshot: subprocess.run([*args, f'--screenshot={screenshot}', url], capture_output=True, text=True, timeout=180)
+        r = subprocess.run([*args, '--dump-dom', url], capture_output=True, text=True, timeout=180)
+        return r.stdout, r.stderr
+    return render

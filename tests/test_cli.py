@@ -1,6 +1,5 @@
 "The `clinical-ml` command as a user runs it: a real process, real files."
 import json, subprocess, sys
-import pandas as pd
 from clinical_ml import schema
 from conftest import ROOT
 

@@ -1,8 +1,8 @@
 "`clinical-ml features` end to end, on a local cluster and on a real `dask scheduler` + `dask worker` started as processes."
-import json, os, socket, subprocess, sys, time
+import json, socket, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from clinical_ml.features import load_spec, features_for, build, prepare
+from clinical_ml.features import load_spec, features_for
 from clinical_ml.generate import read_data
 
 BIN = Path(sys.executable).parent

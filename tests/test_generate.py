@@ -1,7 +1,7 @@
 "`clinical-ml generate` end to end: real processes, a real Dask cluster, real files."
 import hashlib, json
 from pathlib import Path
-import pandas as pd, pyarrow.parquet as pq
+import pyarrow.parquet as pq
 from clinical_ml import schema
 from clinical_ml.generate import generate, dask_client, read_data
 

@@ -111,3 +111,43 @@ def test_model_uri_from_registry(tmp_path):
         r = httpx.post(url + '/predict', json=SEED)
         assert r.status_code == 200 and r.json()['model_name'] == 'clinical-ml' and 0 <= r.json()['probability'] <= 1
     finally: stop(p)
+
+def test_docs_page_renders_offline_in_chromium(model_dir, tmp_path, chromium):
+    "The Swagger UI draws every operation from assets the app serves itself (this machine has no internet)."
+    p, url = start([], {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json')}, free_port())
+    try: dom, log = chromium(url + '/docs', screenshot=tmp_path/'docs.png')
+    finally: stop(p)
+    assert 'swagger-ui' in dom and dom.count('opblock-summary-path') >= 7, dom[:2000]  # every endpoint is listed
+    assert '/predict/batch' in dom
+    assert (tmp_path/'docs.png').stat().st_size > 20_000
+    assert not [l for l in log.splitlines() if 'CONSOLE' in l and ('error' in l.lower() or 'uncaught' in l.lower())]
+
+@pytest.fixture(scope='module')
+def live(model_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp('fuzz')
+    p, url = start([], {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(d/'r.json')}, free_port())
+    yield url
+    stop(p)
+
+@pytest.fixture
+def api_schema(live):
+    import schemathesis
+    return schemathesis.openapi.from_url(live + '/openapi.json')
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+fuzzed = schemathesis.pytest.from_fixture('api_schema')
+
+@fuzzed.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzzed_requests_never_get_a_5xx(case):
+    "Property-based: requests generated from the OpenAPI schema (valid and invalid) never make the server fail."
+    r = case.call(timeout=30)
+    assert r.status_code < 500, (case.method, case.path, r.status_code, r.text[:500])
+
+def test_chunked_body_over_the_limit_is_refused(model_dir, tmp_path):
+    p, url = start([], {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json'), 'MAX_BODY_BYTES': '100000'}, free_port())
+    try:
+        r = httpx.post(url + '/predict', content=iter([b'{"a": "' + b'x' * 60_000, b'y' * 60_000 + b'"}']), headers={'content-type': 'application/json'})
+        assert r.status_code == 413 and 'larger than 100000 bytes' in r.json()['detail']
+    finally: stop(p)

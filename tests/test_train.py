@@ -62,8 +62,6 @@ def test_champion_loads_in_fresh_process_and_enforces_signature(run):
     assert lines[-1].startswith('REJECTED'), lines[-1]
 
 def test_resume_and_same_seed_same_metrics(run):
-    import optuna
-    d = run['dir']
     second = run['train']('out')
     assert second.returncode == 0, second.stderr[-2000:]
     assert 'has 2 finished trials; running 0 more' in second.stderr
