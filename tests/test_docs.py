@@ -1,5 +1,5 @@
-"The docs site short of Quarto's render (not installable here): nbdev processes every notebook, the sidebar lists every
-notebook in data-flow order, every exported function has its API reference, and the README's commands run as written."
+"""The docs site short of Quarto's render (not installable here): nbdev processes every notebook, the sidebar lists every
+notebook in data-flow order, every exported function has its API reference, and the README's commands run as written."""
 import re, subprocess, sys
 from pathlib import Path
 import yaml
