@@ -159,10 +159,13 @@ def load_pipeline_config(path: str | Path,  # the pipeline YAML
     env = (profiles[name] or {}).get('env') or {}
     if not all(isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in env.items()):
         raise ValueError(f'{path}: profile {name!r}: env must map variable names to values, got {env!r}')
+    wired = _wired(Path('runs'), '')
     for stage, nb in STAGES.items():
         params = {**((cfg.get('stages') or {}).get(stage) or {}), **((profiles[name] or {}).get(stage) or {})}
         declared = declared_parameters(stage)
+        assert set(wired[stage]) <= set(declared), f'the runner sets {sorted(set(wired[stage]) - set(declared))}, which nbs/{nb} does not declare'
         for k, v in params.items():
+            if k in wired[stage]: raise ValueError(f'{path}: profile {name!r}, stage {stage}: {k!r} is set by the runner (a run keeps its files in its output directory)')
             if k not in declared:
                 raise ValueError(f'{path}: profile {name!r}, stage {stage}: nbs/{nb} has no parameter {k!r}; it declares {sorted(declared)}')
             if not _type_ok(v, declared[k]['inferred_type_name']):
@@ -184,13 +187,13 @@ def _wired(out: Path, tracking: str) -> dict:
     return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report'])),
             'features': dict(data=str(d['raw']), output=str(d['features'])),
             'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking),
-            'error_analysis': dict(model_dir=str(d['train'] / 'model'), features=str(d['features']), output=str(d['report']))}
+            'error_analysis': dict(model_dir=str(d['train'] / 'model'), features_dir=str(d['features']), output=str(d['report']))}
 
 def _outputs_exist(stage: str, params: dict) -> bool:
-    p = {'generate': [Path(params['output_dir']) / '_params.json'], 'features': [Path(params['output']) / '_summary.json'],
-         'train': [Path(params['output']) / 'model' / 'model.joblib', Path(params['output']) / 'train_report.json'],
-         'error_analysis': [Path(params['output']) / 'error_analysis.html', Path(params['output']) / 'error_analysis.md']}[stage]
-    return all(f.exists() for f in p)
+    d = Path(params['output_dir' if stage == 'generate' else 'output'])
+    files = {'generate': ['_params.json'], 'features': ['_summary.json'], 'train': ['model/model.joblib', 'train_report.json'],
+             'error_analysis': ['error_analysis.html', 'error_analysis.md', 'error_analysis.json']}[stage]
+    return all((d / f).exists() for f in files)
 
 def run_pipeline(config: str | Path,  # the pipeline YAML
                  output: str | Path,  # the run directory, e.g. runs/NAME

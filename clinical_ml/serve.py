@@ -341,8 +341,6 @@ class Batcher:
             if not fut.done(): fut.set_result(out)
 
 # %% ../nbs/06_serve.ipynb #e4c0a536
-class _TooLarge(Exception): pass
-
 class Observe:
     "ASGI middleware: request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
     def __init__(self, app): self.app = app
@@ -350,26 +348,30 @@ class Observe:
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         t, headers = time.perf_counter(), dict(scope['headers'])
         rid = headers.get(b'x-request-id', b'').decode('latin-1')[:64] or uuid.uuid4().hex
-        limit, seen, status = int(_env('MAX_BODY_BYTES', str(20 * 2**20))), [0], [0]
-        async def counted():  # the limit holds for chunked bodies too, which carry no content-length
-            msg = await receive()
-            seen[0] += len(msg.get('body', b''))
-            if seen[0] > limit: raise _TooLarge()
-            return msg
+        limit, seen, status, answered = int(_env('MAX_BODY_BYTES', str(20 * 2**20))), [0], [0], [False]
+        too_big = JSONResponse({'detail': f'request body larger than {limit} bytes'}, status_code=413)
         async def tagged(msg):
+            if answered[0]: return  # we refused the request ourselves: the app's own answer is dropped
             if msg['type'] == 'http.response.start':
                 status[0] = msg['status']
                 msg['headers'] = [*msg.get('headers', []), (b'x-request-id', rid.encode())]
             await send(msg)
+        async def counted():  # the limit holds for chunked bodies too, which carry no content-length
+            msg = await receive()
+            seen[0] += len(msg.get('body', b''))
+            if seen[0] > limit and not status[0]:  # answer 413 now; the app sees the client gone and stops reading
+                await too_big(scope, receive, tagged); answered[0] = True
+                return {'type': 'http.disconnect'}
+            return msg
         try:
-            if int(headers.get(b'content-length', b'0') or 0) > limit: raise _TooLarge()
-            await self.app(scope, counted, tagged)
+            if int(headers.get(b'content-length', b'0') or 0) > limit: await too_big(scope, receive, tagged); answered[0] = True
+            else: await self.app(scope, counted, tagged)
         except Exception as e:
-            if status[0]: raise  # the response has started: nothing else can be sent
-            big = isinstance(e, _TooLarge)
-            if not big: log.error(json.dumps({'event': 'unhandled', 'request_id': rid, 'error': type(e).__name__}))
-            body = {'detail': f'request body larger than {limit} bytes'} if big else {'detail': 'internal error', 'request_id': rid}
-            await JSONResponse(body, status_code=413 if big else 500)(scope, receive, tagged)
+            if answered[0]: pass  # the app stopped because we refused the body (it saw the client leave)
+            elif status[0]: raise  # the response has started: nothing else can be sent
+            else:
+                log.error(json.dumps({'event': 'unhandled', 'request_id': rid, 'error': type(e).__name__}))
+                await JSONResponse({'detail': 'internal error', 'request_id': rid}, status_code=500)(scope, receive, tagged)
         dt = time.perf_counter() - t
         path = scope['route'].path if scope.get('route') is not None else 'other'
         REQUESTS.labels(path, str(status[0])).inc(); LATENCY.labels(path).observe(dt)
@@ -449,8 +451,8 @@ def _routes(app: FastAPI):
 def _docs(app: FastAPI):
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    import swagger_ui_bundle
-    app.mount('/static/swagger', StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name='swagger')
+    import fastapi_swagger  # Swagger UI 5 (OpenAPI 3.1, which FastAPI emits; the 4.x of `swagger-ui-bundle` cannot render it)
+    app.mount('/static/swagger', StaticFiles(directory=Path(fastapi_swagger.__file__).parent / 'resources'), name='swagger')
     @app.get('/docs', include_in_schema=False)
     def docs():
         return get_swagger_ui_html(openapi_url='/openapi.json', title='clinical-ml API', swagger_js_url='/static/swagger/swagger-ui-bundle.js',

@@ -24,7 +24,7 @@ def run(tmp_path_factory):
 
 def test_artifacts_and_registry(run):
     res, d = run['result'], run['dir']
-    assert sorted(p.name for p in (d/'out'/'model').iterdir()) >= ['config.yaml', 'data_hash.txt', 'features.json', 'metrics.json', 'model.joblib', 'threshold.json']
+    assert {p.name for p in (d/'out'/'model').iterdir()} >= {'config.yaml', 'data_hash.txt', 'features.json', 'metrics.json', 'model.joblib', 'predictions.parquet', 'threshold.json'}
     assert res['mlflow']['registered_version'] >= 1 and res['mlflow']['champion'] is True
     m = json.loads((d/'out'/'model'/'metrics.json').read_text())
     assert {'roc_auc', 'pr_auc', 'brier', 'ece', 'sensitivity', 'specificity', 'ppv', 'npv', 'nns'} <= set(m['test'])
