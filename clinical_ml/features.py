@@ -73,7 +73,8 @@ def _patient_codes(s) -> np.ndarray:
 
 def _order(patient_id, year) -> tuple[np.ndarray, np.ndarray]:
     "Row order grouping each patient's rows together, years ascending; and the patient number of each row in that order."
-    pid = _patient_codes(patient_id)
+    pid = patient_id if isinstance(patient_id, np.ndarray) and patient_id.dtype.kind in 'iu' else _patient_codes(patient_id)  # numbers already?
+    pid = pid.astype(np.int64, copy=False)
     order = np.argsort(pid * 4096 + np.asarray(year).astype(np.int64), kind='stable')
     return order, pid[order]
 
@@ -91,7 +92,9 @@ def history(patient_id, year, window: int) -> History:
     new = np.ones(len(pid), bool); new[1:] = pid[1:] != pid[:-1]
     start = np.maximum.accumulate(np.where(new, np.arange(len(pid)), 0))
     idx = np.arange(len(pid))
-    dy = [year - np.roll(year, j) for j in range(1, window + 1)]
+    dy = []
+    for j in range(1, window + 1):  # dy[j-1][i] = year[i] - year[i-j] (0 for the first j rows, which have no row i-j)
+        d = np.zeros_like(year); d[j:] = year[j:] - year[:-j]; dy.append(d)
     back = [(idx - j >= start) & (d <= window) for j, d in enumerate(dy, 1)]
     return History(year, start, back, [d.astype(np.float32) for d in dy])
 
@@ -103,46 +106,55 @@ def _shift(x: np.ndarray, j: int, ok: np.ndarray) -> np.ndarray:
     return out
 
 # %% ../nbs/02_features.ipynb #8a6f143e
-def _numeric_features(x: np.ndarray, h: History, stats, name: str) -> dict:
-    "Temporal features of one variable (x float32 in sorted row order)."
-    out, lags = {}, [_shift(x, j, ok) for j, ok in enumerate(h.back, 1)]
-    L = np.stack(lags)  # window × rows
+def _numeric_features(X: np.ndarray,  # rows × variables (float32, column-major), rows in sorted order
+                      h: History,  # look-back masks of those rows
+                      wanted: dict,  # variable name (one per column of X, in order) → the statistics to output
+                     ) -> dict:
+    "Each variable's value and temporal features, for several variables at once: a statistic is one array operation over all."
+    union = {s for st in wanted.values() for s in st}
+    lags = [_shift(X, j, ok) for j, ok in enumerate(h.back, 1)]
+    M = {}
     with np.errstate(invalid='ignore', divide='ignore'):
-        if {'mean', 'std'} & set(stats):
-            valid = ~np.isnan(L)
-            n = valid.sum(0, dtype=np.float32)
-            mean = np.where(valid, L, 0).sum(0) / n
-            if 'mean' in stats: out[f'{name}_mean'] = mean
-            if 'std' in stats:
-                var = (np.where(valid, L - mean, 0) ** 2).sum(0) / n
-                out[f'{name}_std'] = np.where(n >= 2, np.sqrt(var), np.nan).astype(np.float32)
-        if 'min' in stats: out[f'{name}_min'] = np.fmin.reduce(L, axis=0)
-        if 'max' in stats: out[f'{name}_max'] = np.fmax.reduce(L, axis=0)
-        if 'slope' in stats: out[f'{name}_slope'] = _slope(x, lags, h)
-        if 'lag' in stats or 'delta' in stats:
-            if 'lag' in stats: out[f'{name}_lag'] = lags[0]
-            if 'delta' in stats: out[f'{name}_delta'] = x - lags[0]
-        if 'last' in stats: out.update(_carry_forward(x, h, name))
-        if 'missing' in stats: out[f'{name}_missing'] = np.isnan(x).astype(np.uint8)
+        if union & {'mean', 'std'}:
+            valid = [~np.isnan(l) for l in lags]
+            n = sum(v.astype(np.float32) for v in valid)
+            mean = sum(np.where(v, l, 0) for v, l in zip(valid, lags)) / n
+            M['mean'] = mean
+            if 'std' in union:
+                var = sum(np.where(v, l - mean, 0) ** 2 for v, l in zip(valid, lags)) / n
+                M['std'] = np.where(n >= 2, np.sqrt(var), np.nan).astype(np.float32)
+        if 'min' in union: M['min'] = functools.reduce(np.fmin, lags)
+        if 'max' in union: M['max'] = functools.reduce(np.fmax, lags)
+        if 'slope' in union: M['slope'] = _slope(X, lags, h)
+        if 'lag' in union: M['lag'] = lags[0]
+        if 'delta' in union: M['delta'] = X - lags[0]
+        if 'last' in union: M['last'], M['last_age'] = _carry_forward(X, h)
+        if 'missing' in union: M['missing'] = np.isnan(X).astype(np.uint8)
+    out = {}
+    for j, (name, stats) in enumerate(wanted.items()):  # one contiguous column per output (X and M are column-major)
+        out[name] = X[:, j]
+        for s in stats:
+            out[f'{name}_{s}'] = M[s][:, j]
+            if s == 'last': out[f'{name}_last_age'] = M['last_age'][:, j]
     return out
 
-def _slope(x, lags, h: History) -> np.ndarray:
-    "Least-squares slope per year of x over the window and this year (NaN with fewer than 2 points)."
-    pts = [(x, np.zeros_like(x))] + [(l, -d) for l, d in zip(lags, h.dy)]
+def _slope(X, lags, h: History) -> np.ndarray:
+    "Least-squares slope per year of each column over the window and this year (NaN with fewer than 2 points)."
+    pts = [(X, np.float32(0))] + [(l, -d[:, None]) for l, d in zip(lags, h.dy)]
     n = st = sx = stx = stt = np.float32(0)
     for v, t in pts:
-        ok = ~np.isnan(v); t = np.where(ok, t, 0); v = np.where(ok, v, 0)
+        ok = ~np.isnan(v); t = np.where(ok, t, np.float32(0)); v = np.where(ok, v, np.float32(0))
         n = n + ok; st = st + t; sx = sx + v; stx = stx + t * v; stt = stt + t * t
     den = n * stt - st * st
     return np.where((n >= 2) & (den > 0), (n * stx - st * sx) / np.where(den > 0, den, 1), np.nan).astype(np.float32)
 
-def _carry_forward(x, h: History, name: str) -> dict:
-    "Most recent observed value up to each row, and its age in years."
-    idx = np.maximum.accumulate(np.where(~np.isnan(x), np.arange(len(x)), -1))
-    ok = idx >= h.start
+def _carry_forward(X, h: History) -> tuple[np.ndarray, np.ndarray]:
+    "Most recent observed value of each column up to each row, and its age in years."
+    idx = np.maximum.accumulate(np.where(np.isnan(X), -1, np.arange(len(X))[:, None]), axis=0)
+    ok = idx >= h.start[:, None]
     idx = np.where(ok, idx, 0)
-    return {f'{name}_last': np.where(ok, x[idx], np.nan).astype(np.float32),
-            f'{name}_last_age': np.where(ok, h.year - h.year[idx], np.nan).astype(np.float32)}
+    return (np.where(ok, np.take_along_axis(X, idx, 0), np.nan).astype(np.float32, order='F'),
+            np.where(ok, h.year[:, None] - h.year[idx], np.nan).astype(np.float32, order='F'))
 
 # %% ../nbs/02_features.ipynb #38b9cee0
 def _cumcount(flag: np.ndarray, h: History) -> np.ndarray:
@@ -153,10 +165,11 @@ def _cumcount(flag: np.ndarray, h: History) -> np.ndarray:
 def _history_features(cols: dict, h: History) -> dict:
     "Counts of years and carried-forward categories (as category codes)."
     i = np.arange(len(h.year))
-    prev_ok = np.r_[False, h.start[1:] < i[1:]]
+    since_prev = np.full(len(i), np.nan, np.float32)
+    since_prev[1:] = np.where(h.start[1:] < i[1:], h.year[1:] - h.year[:-1], np.nan)  # NaN on a patient's first row
     out = {'years_observed': (i - h.start + 1).astype(np.float32),
            'years_since_first': (h.year - h.year[h.start]).astype(np.float32),
-           'years_since_prev': np.where(prev_ok, h.year - np.roll(h.year, 1), np.nan).astype(np.float32),
+           'years_since_prev': since_prev,
            'smoking_current_years': _cumcount(cols['smoking_status'] == COLUMNS['smoking_status'].categories.index('Current'), h)}
     for c in CARRIED:
         codes = cols[c]
@@ -168,28 +181,27 @@ def _history_features(cols: dict, h: History) -> dict:
 # %% ../nbs/02_features.ipynb #a2bfe1f1
 LETTERS = tuple('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 
-def _strings(x) -> pa.Array:
-    "Codes as an Arrow string array, missing → ''."
-    return pc.fill_null(pa.array(x.to_numpy(object) if isinstance(x, pd.Series) else x, pa.string()), '')
+def _strings(x) -> list:
+    "Codes as a list of strings (missing → None)."
+    return x.to_numpy(object, na_value=None).tolist() if isinstance(x, pd.Series) else list(x)
 
-def _code_pairs(df) -> tuple[np.ndarray, pa.Array]:
-    "(row, 3-character category) for every code of every row (`df`: a frame or a dict of arrays)."
-    joined = pc.binary_join_element_wise(_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses']), ',')
-    parts = pc.split_pattern(joined, ',')
-    rows = pc.list_parent_indices(parts).to_numpy()
-    cats = pc.utf8_slice_codeunits(pc.list_flatten(parts), 0, 3)
-    keep = pc.greater(pc.utf8_length(cats), 0).to_numpy(zero_copy_only=False)
-    return rows[keep], cats.filter(pa.array(keep))
+def _code_pairs(df) -> tuple[np.ndarray, np.ndarray, list]:
+    "(row, category number) for every code of every row, and the 3-character categories the numbers index (`df`: a frame or a dict of arrays)."
+    idx, counts, number, seen = [], [], {}, {}
+    for pair in zip(_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses'])):  # one split per distinct pair
+        ids = seen.get(pair)
+        if ids is None:
+            ids = seen[pair] = [number.setdefault(c[:3], len(number)) for c in f'{pair[0] or ""},{pair[1] or ""}'.split(',') if c]
+        counts.append(len(ids)); idx += ids
+    return np.repeat(np.arange(len(counts)), counts), np.array(idx, np.int64), list(number)
 
 def category_counts(df: pd.DataFrame  # raw or prepared rows
                    ) -> pd.Series:
     "How many rows carry each ICD-10 3-character category (to choose `code_groups`)."
-    rows, cats = _code_pairs(df)
-    enc = pc.dictionary_encode(cats)
-    names, idx = enc.dictionary.to_numpy(zero_copy_only=False), enc.indices.to_numpy()
-    pairs = pd.unique(rows.astype(np.int64) * len(names) + idx)  # one per (row, category); hashing beats sorting here
-    n = np.bincount(pairs % len(names), minlength=len(names))
-    return pd.Series(n, index=names, name='rows').sort_values(ascending=False, kind='stable')
+    rows, idx, names = _code_pairs(df)
+    pairs = pd.unique(rows.astype(np.int64) * max(len(names), 1) + idx)  # one per (row, category); hashing beats sorting here
+    n = np.bincount(pairs % max(len(names), 1), minlength=len(names))
+    return pd.Series(n, index=pd.Index(names, dtype=object), name='rows').sort_values(ascending=False, kind='stable')
 
 # %% ../nbs/02_features.ipynb #af507825
 def _running(mat: np.ndarray, h: History) -> np.ndarray:
@@ -197,25 +209,26 @@ def _running(mat: np.ndarray, h: History) -> np.ndarray:
     c = np.cumsum(mat, axis=0, dtype=np.uint8)  # wraps modulo 256, but a difference of two wrapped sums is exact while
     return c - (c[h.start] - mat[h.start])  # a patient's count stays below 256 (it counts years)
 
-def _code_features(df, h: History, groups: tuple) -> dict:
+@functools.lru_cache(maxsize=16)
+def _code_columns(groups: tuple) -> tuple:
+    "Names of the count columns: one per category group, 'other', one per chapter letter."
+    return (*(f'dx_{g}' for g in groups), 'dx_other', *(f'dxl_{l}' for l in LETTERS))
+
+def _code_features(df, h: History, groups: tuple,
+                   keep=None,  # feature names needed (default: all)
+                  ) -> dict:
     "Per-category, per-letter and 'other' running counts of coded years, and this year's number of codes."
-    n = len(h.year)
-    rows, cats = _code_pairs(df)
-    gi = pc.index_in(cats, value_set=pa.array(list(groups), pa.string())).to_numpy(zero_copy_only=False) if groups else np.full(len(rows), np.nan)
-    li = pc.index_in(pc.utf8_slice_codeunits(cats, 0, 1), value_set=pa.array(LETTERS)).to_numpy(zero_copy_only=False)
-    out = {'dx_n': np.bincount(rows, minlength=n).astype(np.float32)}
-    known = ~np.isnan(gi.astype(float))
-    m = np.zeros((n, len(groups) + 1), np.uint8, order='F')  # column-major: each count column contiguous
-    m[rows[known], gi[known].astype(np.int64)] = 1
-    m[rows[~known], len(groups)] = 1
-    m = _running(m, h)
-    out.update({f'dx_{g}': m[:, j] for j, g in enumerate(groups)}); out['dx_other'] = m[:, -1]
-    lm = np.zeros((n, len(LETTERS)), np.uint8, order='F')
-    ok = ~np.isnan(li.astype(float))
-    lm[rows[ok], li[ok].astype(np.int64)] = 1
-    lm = _running(lm, h)
-    out.update({f'dxl_{l}': lm[:, j] for j, l in enumerate(LETTERS)})
-    return out
+    n, columns = len(h.year), _code_columns(tuple(groups))
+    rows, idx, names = _code_pairs(df)
+    group, letter = {g: j for j, g in enumerate(groups)}, {l: j + len(groups) + 1 for j, l in enumerate(LETTERS)}
+    gi = np.array([group.get(c, len(groups)) for c in names], np.int64)[idx]  # not a group: 'other'
+    li = np.array([letter.get(c[:1], -1) for c in names], np.int64)[idx]
+    m = np.zeros((n, len(columns)), np.uint8, order='F')  # column-major: each count column contiguous
+    m[rows, gi] = 1
+    m[rows[li >= 0], li[li >= 0]] = 1
+    want = [j for j, c in enumerate(columns) if keep is None or c in keep]
+    m = _running(m if len(want) == len(columns) else np.asfortranarray(m[:, want]), h)
+    return {'dx_n': np.bincount(rows, minlength=n).astype(np.float32), **{columns[j]: m[:, k] for k, j in enumerate(want)}}
 
 # %% ../nbs/02_features.ipynb #cf99e90b
 def _wanted(spec: FeatureSpec, keep) -> dict:
@@ -243,13 +256,13 @@ def build_arrays(cols: dict,  # one array per column, typed as `schema.record_ar
     cats = {c: take(cols[c]) for c in CATEGORICAL}
     out.update(cats)
     out['lab_abnormal_flag'] = take(cols['lab_abnormal_flag']).astype(np.float32)
-    for v, stats in _wanted(spec, keep).items():
-        x = take(cols[v]).astype(np.float32)
-        out[v] = x
-        out.update(_numeric_features(x, h, stats, v))
+    wanted = _wanted(spec, keep)
+    X = np.empty((len(order), len(wanted)), np.float32, order='F')  # all numeric variables: one matrix, column-major
+    for j, v in enumerate(wanted): X[:, j] = cols[v][order]
+    out.update(_numeric_features(X, h, wanted))
     out.update(_history_features(cats, h))
     if spec.codes and (keep is None or any(k.startswith('dx') for k in keep)):
-        out.update(_code_features({c: take(cols[c]) for c in ('primary_diagnosis', 'additional_diagnoses')}, h, spec.code_groups))
+        out.update(_code_features({c: take(cols[c]) for c in ('primary_diagnosis', 'additional_diagnoses')}, h, spec.code_groups, keep))
     return out, order
 
 def _codes(s: pd.Series, name: str) -> np.ndarray:
@@ -293,15 +306,14 @@ def features_latest(groups: list,  # lists of validated, canonical records (dict
     "Feature arrays of the latest record of each group, in group order (the API's batch path)."
     rows = [r for g in groups for r in g]
     if not rows or any(not g for g in groups): raise ValueError('features_latest: a group without records')
-    cols = schema.record_arrays(rows)
-    for n, c in COLUMNS.items():  # optional fields a payload left out are missing
-        if n not in cols and c.role == 'feature': cols[n] = schema.record_arrays([{n: None}])[n].repeat(len(rows))
+    cols = schema.record_arrays(rows, [n for n, c in COLUMNS.items() if c.role in ('key', 'feature')])  # fields left out are missing
     cols['patient_id'] = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # groups may share a patient id
     out, order = build_arrays(cols, spec, keep)
-    last = np.r_[out['patient_id'][1:] != out['patient_id'][:-1], True]
-    dup = np.r_[(out['patient_id'][1:] == out['patient_id'][:-1]) & (out['year'][1:] == out['year'][:-1]), False]
-    if dup.any(): raise ValueError(f'history: year {int(out["year"][dup][0])} given twice for one patient')
-    return {k: v[last] for k, v in out.items()}
+    pid, year = out['patient_id'], out['year']
+    same = pid[1:] == pid[:-1]
+    if (same & (year[1:] == year[:-1])).any(): raise ValueError(f'history: year {int(year[1:][same & (year[1:] == year[:-1])][0])} given twice for one patient')
+    last = np.append(np.flatnonzero(~same), len(pid) - 1)  # each patient's last row
+    return {k: out[k][last] for k in (out if keep is None else (*schema.KEY, *(k for k in keep if k in out)))}
 
 # %% ../nbs/02_features.ipynb #62f5df39
 log = logging.getLogger('clinical_ml.features')

@@ -327,18 +327,18 @@ class _Record(BaseModel):
 
     @model_validator(mode='after')
     def _canonical_units(self):
-        units = dict(self.units or {})
+        units, fields = self.units or {}, type(self).model_fields
         for n, u in units.items():
             if n not in COLUMNS or not COLUMNS[n].units: raise ValueError(f'units: {n!r} is not a field with alternative units')
         for c in _WITH_UNITS:
-            if c.name not in type(self).model_fields: continue
+            if c.name not in fields: continue
             v, u = getattr(self, c.name), units.get(c.name) or getattr(self, c.unit_column, None) or c.unit
-            if u not in (c.unit, *c.units): raise ValueError(f'{c.name}: unknown unit {u!r}; expected one of {[c.unit, *c.units]}')
+            if u != c.unit and u not in c.units: raise ValueError(f'{c.name}: unknown unit {u!r}; expected one of {[c.unit, *c.units]}')
             if v is None: continue
-            cv = float(convert(c.name, v, u))
+            cv = float(v) if u == c.unit else float(convert(c.name, v, u))
             if not in_range(c.name, cv): raise ValueError(range_message(c.name, v, u))
             object.__setattr__(self, c.name, cv)
-            if c.unit_column in type(self).model_fields: object.__setattr__(self, c.unit_column, c.unit)
+            if c.unit_column in fields: object.__setattr__(self, c.unit_column, c.unit)
         object.__setattr__(self, 'units', None)
         return self
 
@@ -361,15 +361,19 @@ def category_codes(name: str,  # a categorical column
     try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
     except KeyError as e: raise ValueError(f'{name}: {e.args[0]!r} is not one of {list(COLUMNS[name].categories)}') from None
 
-def record_arrays(records: list  # dicts of canonical, valid values (e.g. `PatientYear.model_dump()`)
+def record_arrays(records: list,  # dicts of canonical, valid values (e.g. `PatientYear.model_dump()`)
+                  columns: list | None = None,  # the columns to give, missing where a record has no value (default: those present)
                  ) -> dict:
-    "One typed array per column of the schema present in the records: float32, int8 category codes, or strings."
-    names = [n for n in COLUMNS if any(n in r for r in records)]
-    out = {}
+    "One typed array per column of the schema: float32, int8 category codes, or strings."
+    names = [n for n in COLUMNS if any(n in r for r in records)] if columns is None else list(columns)
+    num = [n for n in names if n != 'year' and COLUMNS[n].kind in ('int', 'float', 'bool')]
+    with np.errstate(invalid='ignore'):  # all numbers in one conversion, None → NaN
+        M = np.array([[r.get(n) for n in num] for r in records], np.float64).reshape(len(records), len(num)).astype(np.float32).T
+    out = dict(zip(num, M))
     for n in names:
+        if n in out: continue
         c, vals = COLUMNS[n], [r.get(n) for r in records]
         if n == 'year': out[n] = np.array(vals, np.int32)
-        elif c.kind in ('int', 'float', 'bool'): out[n] = np.array([np.nan if v is None else float(v) for v in vals], np.float32)
         elif c.kind in ('category', 'unit'): out[n] = category_codes(n, vals)
         else: out[n] = np.array(vals, object)
-    return out
+    return {n: out[n] for n in names}
