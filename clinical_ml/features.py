@@ -185,15 +185,30 @@ def _strings(x) -> list:
     "Codes as a list of strings (missing → None)."
     return x.to_numpy(object, na_value=None).tolist() if isinstance(x, pd.Series) else list(x)
 
-def _code_pairs(df) -> tuple[np.ndarray, np.ndarray, list]:
+def _code_pairs(df, per_row: int = 2000,  # up to this many rows, a Python loop (the API); above, distinct strings
+               ) -> tuple[np.ndarray, np.ndarray, list]:
     "(row, category number) for every code of every row, and the 3-character categories the numbers index (`df`: a frame or a dict of arrays)."
-    idx, counts, number, seen = [], [], {}, {}
-    for pair in zip(_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses'])):  # one split per distinct pair
-        ids = seen.get(pair)
-        if ids is None:
-            ids = seen[pair] = [number.setdefault(c[:3], len(number)) for c in f'{pair[0] or ""},{pair[1] or ""}'.split(',') if c]
-        counts.append(len(ids)); idx += ids
-    return np.repeat(np.arange(len(counts)), counts), np.array(idx, np.int64), list(number)
+    number, seen = {}, {}
+    def ids(s):  # the rule, in one place: the non-empty comma-separated items of a field, cut to 3 characters
+        r = seen.get(s)
+        if r is None: r = seen[s] = [number.setdefault(c[:3], len(number)) for c in s.split(',') if c] if s else []
+        return r
+    fields = [_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses'])]
+    n = len(fields[0])
+    if n <= per_row:
+        got = [ids(p) + ids(a) for p, a in zip(*fields)]
+        return np.repeat(np.arange(n), [len(g) for g in got]), np.array([i for g in got for i in g], np.int64), list(number)
+    rows, idx = [], []
+    for f in fields:  # each distinct string split once, then every row's items gathered with numpy
+        code, uniq = pd.factorize(np.array(f, object), use_na_sentinel=True)
+        lists = [ids(s) for s in uniq] + [[]]  # code -1 (missing) → the empty list at the end
+        lens = np.array([len(l) for l in lists], np.int64)
+        flat = np.array([i for l in lists for i in l], np.int64)
+        k = lens[code]
+        start = np.repeat((np.cumsum(lens) - lens)[code], k)
+        within = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        rows.append(np.repeat(np.arange(n), k)); idx.append(flat[start + within])
+    return np.concatenate(rows), np.concatenate(idx), list(number)
 
 def category_counts(df: pd.DataFrame  # raw or prepared rows
                    ) -> pd.Series:
@@ -259,7 +274,9 @@ def build_arrays(cols: dict,  # one array per column, typed as `schema.record_ar
     wanted = _wanted(spec, keep)
     X = np.empty((len(order), len(wanted)), np.float32, order='F')  # all numeric variables: one matrix, column-major
     for j, v in enumerate(wanted): X[:, j] = cols[v][order]
-    out.update(_numeric_features(X, h, wanted))
+    names, step = list(wanted), max(1, 2**20 // max(len(order), 1))  # variables per call: all for the API's few rows;
+    for k in range(0, len(names), step):  # one at a time for a million, whose temporaries then stay small and cached
+        out.update(_numeric_features(X[:, k:k + step], h, {v: wanted[v] for v in names[k:k + step]}))
     out.update(_history_features(cats, h))
     if spec.codes and (keep is None or any(k.startswith('dx') for k in keep)):
         out.update(_code_features({c: take(cols[c]) for c in ('primary_diagnosis', 'additional_diagnoses')}, h, spec.code_groups, keep))
