@@ -321,8 +321,12 @@ def _train(args):
 
 def _serve(args):
     "One worker: uvicorn in this process. Several: gunicorn with uvicorn workers (one process per worker)."
-    import os, shutil
+    import os, shutil, tempfile
     if args.workers > 1:
+        metrics = Path(os.environ.get('PROMETHEUS_MULTIPROC_DIR') or tempfile.mkdtemp(prefix='clinical-ml-metrics-'))
+        metrics.mkdir(parents=True, exist_ok=True)
+        for f in metrics.glob('*.db'): f.unlink()  # the workers' counters start at zero with the server
+        os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics)  # /metrics sums every worker (see serve)
         gunicorn = shutil.which('gunicorn') or str(Path(sys.executable).parent / 'gunicorn')
         os.execv(gunicorn, [gunicorn, 'clinical_ml.serve:app', '-w', str(args.workers), '-k', 'uvicorn.workers.UvicornWorker',
                             '--bind', f'{args.host}:{args.port}', '--graceful-timeout', '20'])  # access logs: the app's own JSON lines

@@ -26,8 +26,8 @@ from . import features, schema
 __all__ = ['log', 'STORE_COLUMNS', 'REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'access', 'API_KEY_HEADER', 'app',
            'Served', 'load_served', 'State', 'reload_file', 'load_all', 'maybe_reload', 'trigger_reload', 'build_store',
            'Store', 'PredictRequest', 'PredictResponse', 'BatchRequest', 'confidence', 'route', 'collect', 'score',
-           'JsonFormatter', 'lifespan', 'create_app', 'check_key', 'require_key', 'answers', 'parse', 'parse_batch',
-           'predict_many', 'Batcher', 'Observe']
+           'JsonFormatter', 'metrics_text', 'lifespan', 'create_app', 'check_key', 'require_key', 'answers', 'parse',
+           'parse_batch', 'predict_many', 'predict_each', 'Batcher', 'Observe']
 
 # %% ../nbs/06_serve.ipynb #c3adb6f2
 log = logging.getLogger('clinical_ml.serve')
@@ -259,6 +259,14 @@ def _setup_logging():
 
 access = logging.getLogger('clinical_ml.access')
 
+def metrics_text() -> bytes:
+    "The Prometheus exposition of the metrics: of every worker process when `PROMETHEUS_MULTIPROC_DIR` is set (as `clinical-ml serve --workers N` does)."
+    if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # each process writes its values to files there; a scrape sums them
+        from prometheus_client import multiprocess
+        r = CollectorRegistry(); multiprocess.MultiProcessCollector(r)
+        return generate_latest(r)
+    return generate_latest(REGISTRY)
+
 # %% ../nbs/06_serve.ipynb #ba2c35e4
 @asynccontextmanager
 async def lifespan(app: FastAPI):
@@ -336,7 +344,13 @@ def parse_batch(body: bytes,  # the JSON body of /predict/batch
         errors = {}
         for x in mine: errors.setdefault(x['loc'][1], []).append({'field': '.'.join(map(str, x['loc'][2:])), 'message': x['msg']})
         ok = [i for i in range(len(raw)) if i not in errors]
-        return dict(zip(ok, _ITEMS.validate_python([raw[i] for i in ok]))), errors, len(raw)
+        try: return dict(zip(ok, _ITEMS.validate_python([raw[i] for i in ok]))), errors, len(raw)
+        except ValidationError: pass  # an item the JSON pass accepted and the Python pass does not: one by one
+        valid = {}
+        for i in ok:
+            try: valid[i] = PredictRequest.model_validate(raw[i])
+            except ValidationError as e: errors[i] = [{'field': '.'.join(map(str, x['loc'])), 'message': x['msg']} for x in e.errors()]
+        return valid, errors, len(raw)
     if len(items) > limit: raise HTTPException(413, f'batch of {len(items)} patients is larger than the limit of {limit}')
     return dict(enumerate(items)), {}, len(items)
 
@@ -363,6 +377,16 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
             else: out[i] = a
     return out
 
+def predict_each(st: State, store, reqs: list[PredictRequest]) -> list:
+    "`predict_many`, except that a request whose rows are invalid (e.g. its history) gets its `ValueError` instead of failing the others."
+    try: return predict_many(st, store, reqs)
+    except ValueError:
+        out = []
+        for r in reqs:
+            try: out.append(predict_many(st, store, [r])[0])
+            except ValueError as e: out.append(e)
+        return out
+
 class Batcher:
     "Scores the `/predict` requests a worker has in hand together: one kernel call for all (no waiting when idle)."
     def __init__(self): self.pending, self.scheduled = [], False
@@ -380,14 +404,12 @@ class Batcher:
     def _run(self, st: State, store):
         items, self.pending, self.scheduled = self.pending, [], False
         BATCHES.observe(len(items))
-        try: outs = list(zip(items, predict_many(st, store, [r for r, _ in items])))
-        except Exception:  # one bad request must not fail the others: score them one by one
-            outs = []
-            for it in items:
-                try: outs.append((it, predict_many(st, store, [it[0]])[0]))
-                except Exception as e: it[1].set_exception(e)
-        for (_, fut), out in outs:
-            if not fut.done(): fut.set_result(out)
+        try: outs = predict_each(st, store, [r for r, _ in items])  # one bad request does not fail the others
+        except Exception as e: outs = [e] * len(items)  # e.g. no model: every request gets the 503
+        for (_, fut), out in zip(items, outs):
+            if fut.done(): continue
+            if isinstance(out, Exception): fut.set_exception(out)
+            else: fut.set_result(out)
 
 # %% ../nbs/06_serve.ipynb #e4c0a536
 class Observe:
@@ -482,7 +504,9 @@ def _routes(app: FastAPI):
         def work():  # in a thread: the event loop keeps answering /predict meanwhile
             reqs, errors, n = parse_batch(body, int(_env('MAX_BATCH', '10000')))
             t = time.perf_counter()
-            by_i = dict(zip(reqs.keys(), predict_many(st, request.app.state.store, list(reqs.values())) if reqs else []))
+            by_i = dict(zip(reqs.keys(), predict_each(st, request.app.state.store, list(reqs.values())) if reqs else []))
+            for i, out in list(by_i.items()):  # an item whose history is invalid: its own error, like a validation error
+                if isinstance(out, ValueError): errors[i] = [{'field': 'history', 'message': str(by_i.pop(i))}]
             preds = [by_i[i] if i in by_i else {'index': i, 'error': errors[i]} for i in range(n)]
             request.state.log = {'batch': n, 'errors': len(errors)}
             return JSONResponse({'predictions': preds, 'count': n, 'errors': len(errors), 'processing_ms': round((time.perf_counter() - t) * 1000, 2)})
@@ -512,7 +536,7 @@ def _routes(app: FastAPI):
         return {'reloaded': True, 'generation': g, 'version': st.champion.version}
 
     @app.get('/metrics')
-    async def metrics(): return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(): return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     _docs(app)
 

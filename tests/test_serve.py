@@ -1,5 +1,5 @@
 "The API on real servers: uvicorn, and gunicorn with 2 uvicorn workers (reload reaching both); 127.0.0.1 only, bounded load."
-import json, os, socket, subprocess, sys, threading, time
+import json, os, re, socket, subprocess, sys, threading, time
 from pathlib import Path
 import httpx, pytest
 
@@ -74,7 +74,7 @@ def test_no_model_503(tmp_path):
         assert httpx.post(url + '/predict', json=SEED).status_code == 503
     finally: stop(p)
 
-def test_gunicorn_two_workers_reload_reaches_all_and_drops_nothing(model_dir, tmp_path):
+def test_gunicorn_two_workers_reload_reaches_all_drops_nothing_and_metrics_sum_workers(model_dir, tmp_path):
     env = {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json')}
     p, url = start(['--workers', '2'], env, free_port())
     errors, done, stop_flag = [], [], threading.Event()
@@ -97,6 +97,11 @@ def test_gunicorn_two_workers_reload_reaches_all_and_drops_nothing(model_dir, tm
         for t in ts: t.join(30)
         assert gens == {1}, gens  # every worker took the reload
         assert errors == [] and len(done) > 20
+        time.sleep(0.3)  # the last request is counted just after its answer went out
+        for _ in range(6):  # whichever worker answers the scrape, it reports the requests of both
+            m = httpx.get(url + '/metrics', timeout=10).text
+            n = sum(float(v) for v in re.findall(r'clinical_ml_requests_total\{endpoint="/predict",status="200"\} (\S+)', m))
+            assert n >= len(done), (n, len(done))
     finally:
         stop_flag.set(); stop(p)
 
@@ -141,7 +146,7 @@ def test_fuzzed_requests_never_get_a_5xx(live):
     ops = [r.ok() for r in schema.get_all_operations()]
     assert {(o.method.upper(), o.path) for o in ops} >= {('POST', '/predict'), ('POST', '/predict/batch'), ('GET', '/health')}
     for op in ops:
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=int(os.environ.get('FUZZ_EXAMPLES', 40)), deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=op.as_strategy())
         def check(case):
             r = case.call(timeout=30)
