@@ -1,6 +1,7 @@
 """Benchmark the API: throughput and latency of `clinical-ml serve --workers 2` (gunicorn + uvicorn workers, the feature
 store configured) under a separate load-generator process on 127.0.0.1, `/predict/batch` of 1,000 patients, and side by
-side the same registered model under `mlflow models serve`, and the bare in-process `predict_proba` per row (the floor).
+side the same app under `uvicorn --workers 2`, the same registered model under `mlflow models serve`, and the bare
+in-process `predict_proba` per row (the floor).
 Writes benchmarks/results/serve.json.
 
     .venv/bin/python benchmarks/serve.py [--seconds 60] [--workdir DIR]
@@ -104,6 +105,7 @@ def main():
     ap.add_argument('--seconds', type=float, default=60)
     ap.add_argument('--workdir', default=None)
     ap.add_argument('--skip-mlflow', action='store_true')
+    ap.add_argument('--skip-uvicorn-workers', action='store_true', help="skip the side-by-side run of 'uvicorn --workers 2'")
     a = ap.parse_args()
     work = Path(a.workdir or tempfile.mkdtemp(dir='/tmp', prefix='bench-serve-')); work.mkdir(exist_ok=True)
     env = {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/mlflow.db', 'PATH': f"{BIN}:{os.environ.get('PATH', '')}"}  # mlflow runs 'uvicorn' from PATH
@@ -132,6 +134,18 @@ def main():
         print('batch', res['ours']['batch_1000'], flush=True)
     finally: stop(srv)
 
+    if not a.skip_uvicorn_workers:  # the other multi-worker server: why `clinical-ml serve --workers N` runs gunicorn
+        port = 8413
+        u = subprocess.Popen([BIN / 'uvicorn', 'clinical_ml.serve:app', '--workers', '2', '--host', '127.0.0.1', '--port', str(port), '--no-access-log'],
+                             env=senv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_up(port, '/health', u)
+            url = f'http://127.0.0.1:{port}/predict'
+            load(url, work / 'bodies.json', 5, clients=10, warmup=1)
+            res['uvicorn_workers_2'] = dict(server='uvicorn clinical_ml.serve:app --workers 2, FEATURE_STORE set',
+                                            saturation=load(url, work / 'bodies.json', a.seconds, clients=10))
+        finally: stop(u)
+
     if not a.skip_mlflow:
         port = 8412
         m = subprocess.Popen([BIN / 'mlflow', 'models', 'serve', '-m', 'models:/clinical-ml@champion', '--env-manager', 'local',
@@ -149,6 +163,7 @@ def main():
     res['overhead_over_floor_ms'] = round(o['saturation']['p50_ms'] - res['floor']['predict_proba_one_row_ms'], 3)
     print(f"ours: {o['saturation']['rps']} req/s at 10 clients (p50 {o['saturation']['p50_ms']} ms, errors {o['saturation']['errors']}); "
           f"200 req/s offered: p99 {o['fixed_200']['p99_ms']} ms; batch of 1000: {o['batch_1000']['median_ms']} ms; "
+          f"uvicorn --workers 2: {res.get('uvicorn_workers_2', {}).get('saturation', {}).get('rps')} req/s; "
           f"mlflow serve: {res.get('mlflow_models_serve', {}).get('saturation', {}).get('rps')} req/s (ratio {res.get('throughput_ratio_vs_mlflow')}); "
           f"floor predict_proba {res['floor']['predict_proba_one_row_ms']} ms/row", flush=True)
     print('wrote', save('serve', res))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_schema.ipynb #6fcef0d8
 from __future__ import annotations
-import math, re
+import math, operator, re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -367,13 +367,16 @@ def record_arrays(records: list,  # dicts of canonical, valid values (e.g. `Pati
     "One typed array per column of the schema: float32, int8 category codes, or strings."
     names = [n for n in COLUMNS if any(n in r for r in records)] if columns is None else list(columns)
     num = [n for n in names if n != 'year' and COLUMNS[n].kind in ('int', 'float', 'bool')]
+    rest = [n for n in names if n not in num]
+    def rows(keys):  # each record's values of `keys`, as a tuple
+        if len(keys) < 2: return [tuple(r.get(k) for k in keys) for r in records]
+        try: return list(map(operator.itemgetter(*keys), records))  # one C call per record, when it has every key
+        except KeyError: return [tuple(r.get(k) for k in keys) for r in records]
     with np.errstate(invalid='ignore'):  # all numbers in one conversion, None → NaN
-        M = np.array([[r.get(n) for n in num] for r in records], np.float64).reshape(len(records), len(num)).astype(np.float32).T
+        M = np.array(rows(num), np.float64).reshape(len(records), len(num)).astype(np.float32).T
     out = dict(zip(num, M))
-    for n in names:
-        if n in out: continue
-        c, vals = COLUMNS[n], [r.get(n) for r in records]
+    for n, vals in zip(rest, zip(*rows(rest)) if records else [()] * len(rest)):
         if n == 'year': out[n] = np.array(vals, np.int32)
-        elif c.kind in ('category', 'unit'): out[n] = category_codes(n, vals)
+        elif COLUMNS[n].kind in ('category', 'unit'): out[n] = category_codes(n, vals)
         else: out[n] = np.array(vals, object)
     return {n: out[n] for n in names}

@@ -122,6 +122,7 @@ def trigger_reload(state: State) -> int:
 
 # %% ../nbs/06_serve.ipynb #dba36ee3
 STORE_COLUMNS = [c for c, col in schema.COLUMNS.items() if col.role != 'target']
+_STORE_READ = ','.join(c for c in STORE_COLUMNS if schema.COLUMNS[c].role != 'unit')  # stored canonical: units are not read back
 
 def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of generate)
                 path: str | Path,  # the SQLite file to write
@@ -162,7 +163,7 @@ class Store:
         ids, found = list(dict.fromkeys(k[0] for k in keys)), {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            cur = self._con().execute(f'SELECT * FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
+            cur = self._con().execute(f'SELECT {_STORE_READ} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
             names = [d[0] for d in cur.description]
             bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
             for r in cur.fetchall():
