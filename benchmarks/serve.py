@@ -80,6 +80,17 @@ def batch_ms(port: int, items: list, reps: int = 20) -> dict:
                 server_processing_ms=data['processing_ms'])
 
 
+def saturation_of(cmd: list, env: dict, port: int, ping: str, path: str, body_file: Path, seconds: float, label: str) -> dict:
+    "Start a server, warm it, and measure it at saturation with 10 clients."
+    p = subprocess.Popen(list(map(str, cmd)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_up(port, ping, p)
+        url = f'http://127.0.0.1:{port}{path}'
+        load(url, body_file, 5, clients=10, warmup=1)
+        return dict(server=label, saturation=load(url, body_file, seconds, clients=10))
+    finally: stop(p)
+
+
 def floor(work: Path, items: list) -> dict:
     "In-process: the classifier's own predict_proba on one prepared row, and our whole score() of one request."
     from clinical_ml import serve, features
@@ -135,29 +146,14 @@ def main():
     finally: stop(srv)
 
     if not a.skip_uvicorn_workers:  # the other multi-worker server: why `clinical-ml serve --workers N` runs gunicorn
-        port = 8413
-        u = subprocess.Popen([BIN / 'uvicorn', 'clinical_ml.serve:app', '--workers', '2', '--host', '127.0.0.1', '--port', str(port), '--no-access-log'],
-                             env=senv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            wait_up(port, '/health', u)
-            url = f'http://127.0.0.1:{port}/predict'
-            load(url, work / 'bodies.json', 5, clients=10, warmup=1)
-            res['uvicorn_workers_2'] = dict(server='uvicorn clinical_ml.serve:app --workers 2, FEATURE_STORE set',
-                                            saturation=load(url, work / 'bodies.json', a.seconds, clients=10))
-        finally: stop(u)
+        res['uvicorn_workers_2'] = saturation_of(
+            [BIN / 'uvicorn', 'clinical_ml.serve:app', '--workers', '2', '--host', '127.0.0.1', '--port', '8413', '--no-access-log'], senv,
+            8413, '/health', '/predict', work / 'bodies.json', a.seconds, 'uvicorn clinical_ml.serve:app --workers 2, FEATURE_STORE set')
 
     if not a.skip_mlflow:
-        port = 8412
-        m = subprocess.Popen([BIN / 'mlflow', 'models', 'serve', '-m', 'models:/clinical-ml@champion', '--env-manager', 'local',
-                              '-h', '127.0.0.1', '-p', str(port), '-w', '2'], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-        try:
-            wait_up(port, '/ping', m)
-            url = f'http://127.0.0.1:{port}/invocations'
-            load(url, work / 'mlflow_bodies.json', 5, clients=10, warmup=1)
-            res['mlflow_models_serve'] = dict(server='mlflow models serve -w 2 --env-manager local, same registered model',
-                                              saturation=load(url, work / 'mlflow_bodies.json', a.seconds, clients=10))
-        finally: stop(m)
+        res['mlflow_models_serve'] = saturation_of(
+            [BIN / 'mlflow', 'models', 'serve', '-m', 'models:/clinical-ml@champion', '--env-manager', 'local', '-h', '127.0.0.1', '-p', '8412', '-w', '2'],
+            env, 8412, '/ping', '/invocations', work / 'mlflow_bodies.json', a.seconds, 'mlflow models serve -w 2 --env-manager local, same registered model')
         res['throughput_ratio_vs_mlflow'] = round(res['ours']['saturation']['rps'] / res['mlflow_models_serve']['saturation']['rps'], 2)
     o = res['ours']
     res['overhead_over_floor_ms'] = round(o['saturation']['p50_ms'] - res['floor']['predict_proba_one_row_ms'], 3)
