@@ -99,11 +99,10 @@ def history(patient_id, year, window: int) -> History:
     return History(year, start, back, [d.astype(np.float32) for d in dy])
 
 def _shift(x: np.ndarray, j: int, ok: np.ndarray) -> np.ndarray:
-    "x of row i−j where `ok`, else NaN."
-    out = np.full_like(x, np.nan)
-    out[j:] = x[:-j] if j else x
-    out[~ok] = np.nan
-    return out
+    "x of row i−j where `ok`, else NaN (x: one value per row, or rows × columns)."
+    out = np.empty_like(x)
+    out[:j] = np.nan; out[j:] = x[:max(len(x) - j, 0)]
+    return np.where(ok.reshape((-1,) + (1,) * (x.ndim - 1)), out, np.float32(np.nan))
 
 # %% ../nbs/02_features.ipynb #8a6f143e
 def _numeric_features(X: np.ndarray,  # rows × variables (float32, column-major), rows in sorted order
