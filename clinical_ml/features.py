@@ -322,12 +322,13 @@ def features_latest(groups: list,  # lists of validated, canonical records (dict
     "Feature arrays of the latest record of each group, in group order (the API's batch path)."
     rows = [r for g in groups for r in g]
     if not rows or any(not g for g in groups): raise ValueError('features_latest: a group without records')
-    cols = schema.record_arrays(rows, [n for n, c in COLUMNS.items() if c.role in ('key', 'feature')])  # fields left out are missing
+    cols = schema.record_arrays(rows, [n for n, c in COLUMNS.items() if c.role in ('key', 'feature') and n != 'patient_id'])  # fields left out are missing
     cols['patient_id'] = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # groups may share a patient id
     out, order = build_arrays(cols, spec, keep)
     pid, year = out['patient_id'], out['year']
     same = pid[1:] == pid[:-1]
-    if (same & (year[1:] == year[:-1])).any(): raise ValueError(f'history: year {int(year[1:][same & (year[1:] == year[:-1])][0])} given twice for one patient')
+    twice = same & (year[1:] == year[:-1])
+    if twice.any(): raise ValueError(f'history: year {int(year[1:][twice][0])} given twice for one patient')
     last = np.append(np.flatnonzero(~same), len(pid) - 1)  # each patient's last row
     return {k: out[k][last] for k in (out if keep is None else (*schema.KEY, *(k for k in keep if k in out)))}
 

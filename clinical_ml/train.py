@@ -436,16 +436,16 @@ class Oblivious:
             for d, s in enumerate(t['splits']): self.col[i, d], self.border[i, d] = flat[s['float_feature_index']], s['border']
             self.leaves[i, :len(t['leaf_values'])] = t['leaf_values']
         self.width = 1 + max(flat.values())
-        self.nan = np.full(self.width, -np.inf, np.float32)  # a missing value is below every border ('Min'), or above ('AsTrue')
-        for f in ff: self.nan[f['flat_feature_index']] = np.inf if f['nan_value_treatment'] == 'AsTrue' else -np.inf
+        nan = np.full(self.width, -np.inf, np.float32)  # a missing value is below every border ('Min'), or above ('AsTrue')
+        for f in ff: nan[f['flat_feature_index']] = np.inf if f['nan_value_treatment'] == 'AsTrue' else -np.inf
+        self.nan = nan[self.col]  # per split: the value its feature takes when missing
         self.scale, self.bias = float(model['scale_and_bias'][0]), float(model['scale_and_bias'][1][0])
         self.bits, self.trees = 1 << np.arange(D), np.arange(len(trees))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         "P(y = 1) of each row of X."
-        with np.errstate(over='ignore'): X = np.asarray(X, np.float32)  # CatBoost compares float32 features with float32 borders
-        X = np.where(np.isnan(X), self.nan[:X.shape[1]], X)
-        leaf = (X[:, self.col] > self.border) @ self.bits  # rows × trees
+        with np.errstate(over='ignore'): X = np.asarray(X, np.float32)[:, self.col]  # CatBoost compares float32 features with float32 borders
+        leaf = (np.where(np.isnan(X), self.nan, X) > self.border) @ self.bits  # rows × trees
         return 1 / (1 + np.exp(-(self.leaves[self.trees, leaf].sum(1) * self.scale + self.bias)))
 
     @classmethod
