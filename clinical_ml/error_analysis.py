@@ -7,19 +7,21 @@ from __future__ import annotations
 import json, logging, time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from .train import ece, model_pipeline, read_columns, load_config
+from . import layout
+from .config import load_config, setting
+from .estimators import model_pipeline
+from .metrics import at_threshold, bootstrap, discrimination, ece, psi
+from .model import load_model
 from .split import make_split
 
 # %% auto #0
-__all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'load_test', 'slice_metrics', 'label_uncertainty',
-           'error_patterns', 'importance_stability', 'psi', 'drift', 'recommendations', 'html_page', 'figures',
-           'summary_markdown', 'analyze']
+__all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'SUGGESTIONS', 'load_test', 'slice_metrics',
+           'label_uncertainty', 'error_patterns', 'importance_stability', 'drift', 'recommendations', 'html_page',
+           'figures', 'summary_markdown', 'analyze']
 
 # %% ../nbs/07_error_analysis.ipynb #a72fdb94
 log = logging.getLogger('clinical_ml.error_analysis')
@@ -30,10 +32,9 @@ DX_GROUPS = {'I': 'circulatory (I)', 'E': 'endocrine/metabolic (E)', 'Z': 'healt
 SLICES = ['age_group', 'gender', 'smoking_status', 'dx_group', 'site', 'year']
 
 def _source(features_dir: Path) -> Path | None:
-    "The raw data directory the features were computed from (recorded in their `_summary.json`)."
-    f = Path(features_dir) / '_summary.json'
-    src = json.loads(f.read_text()).get('source') if f.exists() else None
-    return Path(src) if src and Path(src).exists() else None
+    "The raw data directory the features were computed from, when it still exists."
+    src = layout.data_source(features_dir)
+    return src if src is not None and src.exists() else None
 
 def load_test(model_dir: str | Path,  # a model directory written by `train`
               features_dir: str | Path,  # the features it was trained on
@@ -41,7 +42,7 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
              ) -> pd.DataFrame:
     "The held-out test rows: label, window label, probability, oracle, and what we slice by."
     model_dir, features_dir = Path(model_dir), Path(features_dir)
-    f = model_dir / 'predictions.parquet'
+    f = model_dir / layout.PREDICTIONS
     if not f.exists(): raise FileNotFoundError(f'{f}: no test predictions (the model directory must be written by train)')
     df = pd.read_parquet(f)
     years = sorted(df['year'].unique().tolist())
@@ -56,9 +57,8 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
             columns=['patient_id', 'year', 'primary_diagnosis'], filter=ds.field('year').isin(years)).to_pandas()
         df = df.merge(pdx.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                       on=['patient_id', 'year'], how='left')
-        if (raw / '_oracle').exists():
-            o = ds.dataset(raw / '_oracle', format='parquet', partitioning='hive').to_table(
-                columns=['patient_id', 'year', 'onset_year', 'recorded_year'], filter=ds.field('year').isin(years)).to_pandas()
+        o = layout.read_oracle(raw, ['patient_id', 'year', 'onset_year', 'recorded_year'], filters=[('year', 'in', years)])
+        if o is not None:
             df = df.merge(o.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                           on=['patient_id', 'year'], how='left')
     df['age_group'] = pd.cut(df['age'], AGE_BINS, right=False, labels=AGE_LABELS)
@@ -67,17 +67,11 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
     return df
 
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f
-def _auc_ci(y, p, n_boot: int, rng) -> tuple:
-    "ROC-AUC and PR-AUC with percentile-bootstrap 95% intervals (NaN when a class is missing)."
+def _auc_ci(y, p, n_boot: int, seed: int) -> tuple:
+    "ROC-AUC and PR-AUC with bootstrap 95% intervals (NaN when a class is missing)."
     if len(np.unique(y)) < 2: return (np.nan,) * 6
-    roc, pr = roc_auc_score(y, p), average_precision_score(y, p)
-    rs, ps = [], []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max(): continue
-        rs.append(roc_auc_score(y[i], p[i])); ps.append(average_precision_score(y[i], p[i]))
-    q = lambda v: np.percentile(v, [2.5, 97.5]) if v else (np.nan, np.nan)
-    return (roc, *q(rs), pr, *q(ps))
+    b = bootstrap(discrimination, y, p, n_boot=n_boot, seed=seed)
+    return tuple(b[k][x] for k in ('roc_auc', 'pr_auc') for x in ('value', 'lo', 'hi'))
 
 def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and the slice columns
                   threshold: float,  # the model's decision threshold
@@ -87,17 +81,15 @@ def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and th
                   seed: int = 0,  # bootstrap seed
                  ) -> pd.DataFrame:
     "One row per (slice, value): support, prevalence, ROC-AUC/PR-AUC with 95% CIs, sensitivity, specificity, calibration; worst first."
-    rng, rows = np.random.default_rng(seed), []
+    rows = []
     for col in by:
         if col not in df: continue
         for val, g in df.groupby(col, observed=True, sort=True):
             y, p = g['target'].to_numpy(int), g['probability'].to_numpy(float)
-            f = p >= threshold
-            auc = _auc_ci(y, p, n_boot, rng) if len(g) >= min_support else (np.nan,) * 6
+            auc, op = _auc_ci(y, p, n_boot, seed + len(rows)) if len(g) >= min_support else (np.nan,) * 6, at_threshold(y, p, threshold)
             rows.append(dict(slice=col, value=str(val), support=len(g), positives=int(y.sum()), prevalence=y.mean(),
                              roc_auc=auc[0], roc_auc_lo=auc[1], roc_auc_hi=auc[2], pr_auc=auc[3], pr_auc_lo=auc[4], pr_auc_hi=auc[5],
-                             sensitivity=(f & (y == 1)).sum() / max(y.sum(), 1) if y.sum() else np.nan,
-                             specificity=(~f & (y == 0)).sum() / max((y == 0).sum(), 1), flagged=f.mean(),
+                             sensitivity=op['sensitivity'], specificity=op['specificity'], flagged=op['flagged'],
                              mean_predicted=p.mean(), calibration_gap=p.mean() - y.mean(), ece=ece(y, p) if len(g) >= min_support else np.nan))
     return pd.DataFrame(rows).sort_values(['roc_auc', 'support'], ascending=[True, False], na_position='last').reset_index(drop=True)
 
@@ -106,15 +98,16 @@ def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded
                       threshold: float,  # the decision threshold
                      ) -> dict:
     "Metrics under exact and ±1-year labels, and the oracle's breakdown of the false positives."
-    p, f = df['probability'].to_numpy(float), df['probability'].to_numpy(float) >= threshold
+    p = df['probability'].to_numpy(float)
+    f = p >= threshold
     out, labels = {}, {'exact': df['target'].to_numpy(int)}
     if 'recorded_year' in df:  # the oracle knows recordings after the data ends, which the latest year's window label cannot see
         rec, yr = df['recorded_year'].astype('Float64').to_numpy(float, na_value=np.nan), df['year'].to_numpy(float)
         labels['window'] = ((rec >= yr) & (rec <= yr + 1)).astype(int)
     elif 'target_window' in df: labels['window'] = df['target_window'].to_numpy(int)
     for name, y in labels.items():
-        out[name] = dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), prevalence=y.mean(),
-                         sensitivity=(f & (y == 1)).sum() / max(y.sum(), 1), ppv=(f & (y == 1)).sum() / max(f.sum(), 1))
+        op = at_threshold(y, p, threshold)
+        out[name] = dict(**discrimination(y, p), prevalence=y.mean(), sensitivity=op['sensitivity'], ppv=op['ppv'])
     fp = f & (df['target'].to_numpy(int) == 0)
     out['false_positives'] = int(fp.sum())
     if 'onset_year' in df and fp.any():
@@ -157,9 +150,9 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
                          seed: int = 0,  # sampling seed
                         ) -> pd.DataFrame:
     "The model's configuration refitted on each temporal fold: normalized importance per feature and fold."
-    model = joblib.load(Path(model_dir) / 'model.joblib')
+    model = load_model(model_dir)
     cfg, fdir = load_config(model.info['config']), Path(features_dir)
-    keys = read_columns(fdir, ['patient_id', 'year', 'target'])
+    keys = layout.read_columns(fdir, ['patient_id', 'year', 'target'])
     cv = cfg['cross_validation']
     sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
     rng, imps = np.random.default_rng(seed), {}
@@ -167,7 +160,7 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
         idx = np.flatnonzero(tr)
         if len(idx) > max_rows: idx = np.sort(rng.choice(idx, max_rows, replace=False))
         mask = np.zeros(len(keys), bool); mask[idx] = True
-        X, y = read_columns(fdir, model.columns, mask), keys['target'].to_numpy(int)[mask]
+        X, y = layout.read_columns(fdir, model.columns, mask), keys['target'].to_numpy(int)[mask]
         if len(np.unique(y)) < 2: continue
         cats = [c for c in model.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
         pipe = model_pipeline(model.info['algorithm'], model.info['params'], cats, [c for c in model.columns if c not in cats], {'method': 'none'}, cfg['seed'])
@@ -179,16 +172,6 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
     t['cv'] = t['std'] / t['mean'].where(t['mean'] > 0)
     return t.sort_values('mean', ascending=False)
 
-def psi(ref, cur, bins: int = 10) -> float:
-    "Population stability index of `cur` against `ref` (deciles of ref; missing values are their own bin)."
-    ref, cur = np.asarray(ref, float), np.asarray(cur, float)
-    edges = np.unique(np.nanquantile(ref, np.linspace(0, 1, bins + 1)[1:-1])) if np.isfinite(ref).any() else np.array([])
-    def shares(x):
-        b = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side='right'))
-        return (np.bincount(b, minlength=len(edges) + 2) + 0.5) / (len(x) + 0.5 * (len(edges) + 2))
-    a, c = shares(ref), shares(cur)
-    return float(((c - a) * np.log(c / a)).sum())
-
 def drift(features_dir: str | Path,  # a features directory
           columns: list,  # numeric features to follow
           ref_years: int = 3,  # the earliest years form the reference
@@ -196,7 +179,7 @@ def drift(features_dir: str | Path,  # a features directory
           seed: int = 0,  # sampling seed
          ) -> pd.DataFrame:
     "PSI of each feature per year against the earliest `ref_years` years (rows: years, columns: features)."
-    d = read_columns(Path(features_dir), ['year', *columns])
+    d = layout.read_columns(Path(features_dir), ['year', *columns])
     d = d.sample(frac=1.0, random_state=seed)
     d = d[d.groupby('year').cumcount().to_numpy() < max_rows_per_year]
     years = sorted(d['year'].unique())
@@ -204,6 +187,14 @@ def drift(features_dir: str | Path,  # a features directory
     return pd.DataFrame({c: {int(y): psi(ref[c], g[c]) for y, g in d.groupby('year')} for c in columns})
 
 # %% ../nbs/07_error_analysis.ipynb #fb06daae
+SUGGESTIONS = {'labels': {'labels.strategy': 'window'},  # every config change a recommendation can suggest, by area
+               'operating point': {'threshold.policy': 'min_cost', 'threshold.min_sensitivity': 0.7},
+               'evidence': {'cross_validation.test_years': 2}}
+
+def _keys(settings: dict) -> str:
+    "Config settings as the report quotes them, e.g. `threshold.policy: min_cost`."
+    return ' and '.join(f'`{k}: {v}`' for k, v in settings.items())
+
 def recommendations(res: dict  # the results of `analyze`
                    ) -> list[dict]:
     "Improvement recommendations, each derived from (and quoting) a measured number; strongest first."
@@ -223,10 +214,10 @@ def recommendations(res: dict  # the results of `analyze`
     lu = res['label_uncertainty']
     if 'fp_share_recording_lag' in lu:
         share = lu['fp_share_recording_lag']
-        out.append(dict(score=share * 0.1, area='labels',
+        out.append(dict(score=share * 0.1, area='labels', config=SUGGESTIONS['labels'],
                         text=f"{share:.0%} of the {lu['false_positives']:,} false positives at the threshold are true onsets the record caught only later "
                              f"(oracle). PPV is {lu['exact']['ppv']:.3f} on exact-year labels and {lu.get('window', lu['exact'])['ppv']:.3f} on ±1-year labels: "
-                             f"evaluate and alert on the window label, and train with `labels.strategy: window` if early flags are welcome."))
+                             f"evaluate and alert on the window label, and train with {_keys(SUGGESTIONS['labels'])} if early flags are welcome."))
     imp = res['importance']
     if len(imp):
         unstable = imp[(imp['mean'] > 0.02) & (imp['cv'] > 0.5)].head(2)
@@ -248,16 +239,17 @@ def recommendations(res: dict  # the results of `analyze`
                                                        f"(gap {gap:.3f}). " + ("Most of the learnable signal is captured: spend effort on labels and slices, not on model capacity."
                                                                                 if gap < 0.015 else "There is signal left: more training rows, a longer HPO budget, or the features of the weakest slice.")))
     nns = 1 / overall['ppv'] if overall['ppv'] > 0 else float('inf')
-    out.append(dict(score=0.004, area='operating point',
+    out.append(dict(score=0.004, area='operating point', config=SUGGESTIONS['operating point'],
                     text=f"The {res['threshold_policy']} threshold {res['threshold']:.4f} flags {overall['flagged']:.1%} of patients for sensitivity "
                          f"{overall['sensitivity']:.3f}: {nns:.1f} patients screened per case found (PPV {overall['ppv']:.3f}). If the service cannot follow up "
-                         f"that many, set `threshold.policy: expected_cost` with its real costs, or a lower `min_sensitivity`, and retrain."))
+                         f"that many, set {_keys({'threshold.policy': SUGGESTIONS['operating point']['threshold.policy']})} with its real `threshold.cost_fn` and `threshold.cost_fp`, or a lower "
+                         f"sensitivity ({_keys({'threshold.min_sensitivity': SUGGESTIONS['operating point']['threshold.min_sensitivity']})}), and retrain."))
     w = sl.dropna(subset=['roc_auc']).head(1)
     if len(w) and (w.iloc[0]['roc_auc_hi'] - w.iloc[0]['roc_auc_lo']) > 0.1:
         s = w.iloc[0]
-        out.append(dict(score=0.003, area='evidence',
+        out.append(dict(score=0.003, area='evidence', config=SUGGESTIONS['evidence'],
                         text=f"The weakest slice ({s['slice']} = {s['value']}, ROC-AUC {s['roc_auc']:.3f}) has a 95% interval {s['roc_auc_hi'] - s['roc_auc_lo']:.3f} wide "
-                             f"on {s['support']:,} rows: too wide to act on. Hold out more patient-years (`cross_validation.test_years: 2` or a larger `test_size`) before changing the model for it."))
+                             f"on {s['support']:,} rows: too wide to act on. Hold out more patient-years ({_keys(SUGGESTIONS['evidence'])} or a larger `cross_validation.test_size`) before changing the model for it."))
     ep = res['error_patterns']['false_negatives']['distinguishing']
     if ep:
         top = ep[0]
@@ -354,9 +346,9 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
            ) -> dict:
     "Run the whole error analysis and write error_analysis.html / .md / .json to `output`."
     t0, model_dir, output = time.perf_counter(), Path(model_dir), Path(output)
-    model = joblib.load(model_dir / 'model.joblib')
+    model = load_model(model_dir)
     thr = float(model.threshold)
-    metrics = json.loads((model_dir / 'metrics.json').read_text())
+    metrics = layout.read_json(model_dir / layout.METRICS, 'training report')
     df = load_test(model_dir, features_dir, extra=model.columns)
     nums = [c for c in model.columns if c in df and pd.api.types.is_numeric_dtype(df[c])]
     log.info('error analysis of %s test rows', f'{len(df):,}')
@@ -365,11 +357,10 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res = dict(model=model_dir.name, model_dir=str(model_dir), algorithm=model.info.get('algorithm'), threshold=thr,
                threshold_policy=metrics['threshold']['policy'], test_years=sorted(df['year'].unique().tolist()), rows=df,
                generated_at=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d %H:%M UTC'),
-               overall=dict(rows=len(df), prevalence=y.mean(), roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), ece=ece(y, p),
-                            sensitivity=(f & (y == 1)).sum() / max(y.sum(), 1), specificity=(~f & (y == 0)).sum() / max((y == 0).sum(), 1),
-                            ppv=(f & (y == 1)).sum() / max(f.sum(), 1), flagged=f.mean()))
+               overall=dict(rows=len(df), prevalence=y.mean(), **discrimination(y, p), ece=ece(y, p),
+                            **{k: v for k, v in at_threshold(y, p, thr).items() if k in ('sensitivity', 'specificity', 'ppv', 'flagged')}))
     if 'p_true' in df and df['p_true'].notna().all():
-        res['oracle'] = dict(roc_auc=roc_auc_score(y, df['p_true']), pr_auc=average_precision_score(y, df['p_true']))
+        res['oracle'] = discrimination(y, df['p_true'].to_numpy(float))
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
     res['label_uncertainty'] = label_uncertainty(df, thr)
     res['error_patterns'] = error_patterns(df, thr, nums)
@@ -386,16 +377,14 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     for name in ('false_positives', 'false_negatives'):
         blocks.append(('md', f"### Most confident {name.replace('_', ' ')}"))
         blocks.append(('table', pd.DataFrame(res['error_patterns'][name]['distinguishing'])))
-    _write(output / 'error_analysis.html', html_page('clinical-ml error analysis', blocks))
-    _write(output / 'error_analysis.md', md)
+    layout.write_text(output / layout.REPORT_HTML, html_page('clinical-ml error analysis', blocks))
+    layout.write_text(output / layout.REPORT_MD, md)
     worst = res['slices'].dropna(subset=['roc_auc']).head(1)
     key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr,
                worst_slice=worst.iloc[0][['slice', 'value', 'support', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi']].to_dict() if len(worst) else None,
                recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1))
-    _write(output / 'error_analysis.json', json.dumps(key, indent=1, default=float))
-    log.info('wrote %s in %.1f s', output / 'error_analysis.html', time.perf_counter() - t0)
+    layout.write_json(output / layout.REPORT_JSON, key)
+    log.info('wrote %s in %.1f s', output / layout.REPORT_HTML, time.perf_counter() - t0)
     return res
 
-def _write(path: Path, text: str):
-    "Write atomically: a reader never sees half a report."
-    tmp = path.with_suffix(path.suffix + '.tmp'); tmp.write_text(text); tmp.replace(path)
+

@@ -15,13 +15,14 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from . import schema
+from . import layout, schema
+from .cluster import run_tasks, using_client
 from .schema import COLUMNS, SchemaError
 
 # %% auto #0
 __all__ = ['NUMERIC', 'CATEGORICAL', 'CARRIED', 'STATS', 'LETTERS', 'log', 'FeatureSpec', 'structural_problems', 'prepare',
            'History', 'history', 'category_counts', 'build_arrays', 'build', 'features_for', 'features_latest',
-           'compute_features', 'load_spec']
+           'choose_code_groups', 'compute_features', 'load_spec']
 
 # %% ../nbs/02_features.ipynb #35d41053
 NUMERIC = ('bmi', 'weight', 'systolic_bp', 'diastolic_bp', 'heart_rate', 'cholesterol', 'ldl', 'hdl', 'triglycerides',
@@ -359,24 +360,40 @@ def _split(path: str, tmp: str, n_buckets: int, i: int) -> dict:
     t = pa.Table.from_pandas(df, preserve_index=False).take(pa.array(order))
     ks, starts = np.unique(b[order], return_index=True)
     for k, lo, hi in zip(ks, starts, np.r_[starts[1:], len(b)]):
-        d = Path(tmp, '_pieces', f'{k:05d}'); d.mkdir(parents=True, exist_ok=True)
+        d = Path(tmp, layout.PIECES, f'{k:05d}'); d.mkdir(parents=True, exist_ok=True)
         feather.write_feather(t.slice(lo, hi - lo), d / f'{i:06d}.arrow', compression='uncompressed')
-    return {'rows': len(df), 'codes': category_counts(df).to_dict()}
+    years = df.groupby('year', sort=True)
+    return {'rows': len(df), 'rows_by_year': {int(y): len(g) for y, g in years}, 'codes': {int(y): category_counts(g).to_dict() for y, g in years}}
 
 # %% ../nbs/02_features.ipynb #fe25c076
 def _build_bucket(tmp: str, k: int, spec: FeatureSpec, compression: str) -> dict:
     "Step 3 for one bucket: read its pieces, prepare, build, write one Parquet file."
-    pieces = sorted(Path(tmp, '_pieces', f'{k:05d}').glob('*.arrow'))
+    pieces = sorted(Path(tmp, layout.PIECES, f'{k:05d}').glob('*.arrow'))
     if not pieces: return {'rows': 0, 'masked': {}}
     df = pa.concat_tables([feather.read_table(p) for p in pieces], promote_options='permissive').to_pandas()
     df, masked = prepare(df, source=f'bucket {k}', check=False)  # step 1 checked every rule but the cross-file key
     out = build(df, spec)
     pq.write_table(pa.Table.from_pandas(out, preserve_index=False), Path(tmp, f'part-{k:05d}.parquet'),
                    compression=compression, row_group_size=65_536, write_statistics=['patient_id', 'year'])
-    shutil.rmtree(Path(tmp, '_pieces', f'{k:05d}'))
+    shutil.rmtree(Path(tmp, layout.PIECES, f'{k:05d}'))
     return {'rows': len(out), 'masked': masked}
 
 # %% ../nbs/02_features.ipynb #fb57f14d
+def choose_code_groups(split: list,  # the split step's results: {'rows_by_year': {year: n}, 'codes': {year: {group: count}}} per input file
+                       holdout_years: int = 1,  # the latest years are not counted
+                       min_code_share: float = 0.002,  # a group needs a count of at least this share of the counted rows
+                       max_code_groups: int = 300,  # at most this many groups
+                      ) -> tuple:
+    "The code groups frequent enough, in the years before the held-out ones, to get columns of their own."
+    years = sorted({int(y) for s in split for y in s['codes']})
+    keep = set(years[:-holdout_years] if holdout_years and len(years) > holdout_years else years)
+    counts = pd.DataFrame([c for s in split for y, c in s['codes'].items() if int(y) in keep])
+    if counts.empty: return ()
+    counts = counts.sum().sort_values(ascending=False, kind='stable')
+    rows = sum(n for s in split for y, n in s['rows_by_year'].items() if int(y) in keep)
+    return tuple(counts[counts >= min_code_share * rows].index[:max_code_groups])
+
+# %% ../nbs/02_features.ipynb #61794249
 def _inputs(data_dir: Path) -> list[str]:
     "Input Parquet files (skipping _oracle/ and other _ or . names), in a stable order."
     if not data_dir.exists(): raise FileNotFoundError(f'{data_dir}: no such directory')
@@ -387,17 +404,17 @@ def _inputs(data_dir: Path) -> list[str]:
 
 def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-partitioned) Parquet files
                      output_dir: str | Path,  # where to write the features (must not exist unless overwrite)
-                     spec: FeatureSpec = FeatureSpec(),  # which features (its code_groups are chosen from the data when empty)
+                     spec: FeatureSpec = FeatureSpec(),  # which features (its code_groups are chosen from the data when empty; pass a saved spec to reuse its vocabulary)
                      overwrite: bool = False,  # replace an existing output_dir
-                     client=None,  # a Dask client (default: see `dask_client`)
+                     client=None,  # a Dask client (default: see `cluster.dask_client`)
                      scheduler: str | None = None,  # address of an existing Dask scheduler
                      bucket_rows: int = 150_000,  # target rows per partition (bounds worker memory)
                      min_code_share: float = 0.002,  # a code category becomes its own column above this share of rows
                      max_code_groups: int = 300,  # at most this many code-category columns
+                     holdout_years: int = 1,  # the latest years, which training holds out, are not used to choose the code groups
                      compression: str = 'snappy',  # Parquet compression of the output
                     ) -> dict:
     "Compute the features of every patient-year in `data_dir` with Dask and write them to `output_dir`."
-    from clinical_ml.generate import run_tasks, staged_dir, using_client
     data_dir = Path(data_dir)
     files = _inputs(data_dir)
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
@@ -405,26 +422,27 @@ def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-par
     t0 = time.perf_counter()
     log.info('features of %s rows in %d files → %d partitions, window %d years', f'{rows:,}', len(files), n_buckets, spec.window)
     # a local cluster runs threads: the work is numpy and Arrow, which release the GIL
-    with staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler, processes=False) as client:
+    with layout.staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler, processes=False) as client:
         split = run_tasks(client, _split, [(f, str(tmp), n_buckets, i) for i, f in enumerate(files)], 'split by patient')
         log.info('split %d files into %d partitions in %.1f s', len(files), n_buckets, time.perf_counter() - t0)
-        if spec.codes and not spec.code_groups:
-            counts = pd.DataFrame([s['codes'] for s in split]).sum().sort_values(ascending=False, kind='stable')
-            spec = replace(spec, code_groups=tuple(counts[counts >= min_code_share * rows].index[:max_code_groups]))
+        if spec.codes and not spec.code_groups: spec = replace(spec, code_groups=choose_code_groups(split, holdout_years, min_code_share, max_code_groups))
         built = run_tasks(client, _build_bucket, [(str(tmp), k, spec, compression) for k in range(n_buckets)], 'build features')
         log.info('built %d partitions (%d code groups) at %.1f s', n_buckets, len(spec.code_groups), time.perf_counter() - t0)
-        shutil.rmtree(tmp / '_pieces', ignore_errors=True)
+        shutil.rmtree(tmp / layout.PIECES, ignore_errors=True)
         masked = pd.DataFrame([b['masked'] for b in built]).sum().astype(int).to_dict() if any(b['masked'] for b in built) else {}
         summary = dict(rows=int(sum(b['rows'] for b in built)), partitions=n_buckets, window=spec.window,
-                       columns=len(pq.read_schema(next(tmp.glob('part-*.parquet'))).names), code_groups=len(spec.code_groups),
+                       columns=len(pq.read_schema(layout.parts(tmp)[0]).names), code_groups=len(spec.code_groups),
                        out_of_range_set_missing=masked, seconds=round(time.perf_counter() - t0, 2), source=str(data_dir))
-        (tmp / '_spec.json').write_text(spec.to_json())
-        (tmp / '_summary.json').write_text(json.dumps(summary, indent=1))
+        (tmp / layout.SPEC).write_text(spec.to_json())
+        (tmp / layout.SUMMARY).write_text(json.dumps(summary, indent=1))
     if masked: log.warning('out-of-range values set to missing: %s', masked)
     log.info('wrote %s feature rows × %d columns in %.1f s', f"{summary['rows']:,}", summary['columns'], summary['seconds'])
     return summary
 
-def load_spec(features_dir: str | Path  # a directory written by `compute_features`
+def load_spec(path: str | Path  # a directory written by `compute_features`, or its `_spec.json`
              ) -> FeatureSpec:
-    "The spec the features in `features_dir` were built with."
-    return FeatureSpec.from_json(Path(features_dir, '_spec.json').read_text())
+    "The spec the features at `path` were built with (pass it back to `compute_features` to build the same columns)."
+    p = Path(path)
+    f = p / layout.SPEC if p.is_dir() else p
+    if not f.exists(): raise FileNotFoundError(f'{f}: no such feature spec (a features directory holds one as {layout.SPEC})')
+    return FeatureSpec.from_json(f.read_text())

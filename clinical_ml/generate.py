@@ -4,8 +4,7 @@
 
 # %% ../nbs/01_generate.ipynb #83c55f2d
 from __future__ import annotations
-import logging, os, shutil, time, uuid
-from contextlib import contextmanager
+import logging, os, shutil, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -17,13 +16,14 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from scipy.special import ndtri, expit
 
-from . import schema
+from . import layout, schema
+from .cluster import run_tasks, using_client
 from .schema import COLUMNS
 
 # %% auto #0
 __all__ = ['SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'patient_keys', 'uniform', 'normal',
-           'row_keys', 'choice', 'poisson', 'SimParams', 'calibrate', 'simulate', 'dask_client', 'run_tasks',
-           'staged_dir', 'using_client', 'generate', 'read_data', 'bayes_ceiling']
+           'row_keys', 'choice', 'poisson', 'SimParams', 'calibrate', 'simulate', 'generate', 'read_data',
+           'bayes_ceiling']
 
 # %% ../nbs/01_generate.ipynb #b33318bd
 _U = np.uint64
@@ -486,14 +486,14 @@ def _write_chunk(p: SimParams, alpha: float, start: int, stop: int, tmp: str, ch
         bounds = np.flatnonzero(np.diff(ys)) + 1
         for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(ys)]):
             if hi <= lo: continue
-            d = Path(tmp, '_pieces', kind, f'year={ys[lo]}'); d.mkdir(parents=True, exist_ok=True)
+            d = Path(tmp, layout.PIECES, kind, f'year={ys[lo]}'); d.mkdir(parents=True, exist_ok=True)
             feather.write_feather(t.slice(lo, hi - lo).drop_columns(['year']), d / f'{chunk:06d}.arrow', compression='uncompressed')
     return len(years), int(pc.sum(records.column('target')).as_py() or 0), len(years) - oracle.column('typo').null_count
 
 # %% ../nbs/01_generate.ipynb #0c849c58
 def _merge_year(tmp: str, kind: str, year: int, dest: str) -> int:
     "Phase 2: stream one year's pieces, in chunk order, into one Parquet file with fixed-size row groups."
-    pieces = sorted(Path(tmp, '_pieces', kind, f'year={year}').glob('*.arrow'))
+    pieces = sorted(Path(tmp, layout.PIECES, kind, f'year={year}').glob('*.arrow'))
     out = Path(dest, f'year={year}'); out.mkdir(parents=True, exist_ok=True)
     n, buf, writer = 0, [], None
     def flush(tables, final=False):
@@ -516,69 +516,7 @@ def _merge_year(tmp: str, kind: str, year: int, dest: str) -> int:
 # %% ../nbs/01_generate.ipynb #612f3b89
 log = logging.getLogger('clinical_ml.generate')
 
-def dask_client(scheduler: str | None = None,  # address of an existing scheduler, e.g. tcp://127.0.0.1:8786
-                n_workers: int | None = None,  # workers of a local cluster (default: one per core)
-                processes: bool = True,  # local workers as processes (True) or threads
-               ):
-    "A Dask client: connected to `scheduler` (or $DASK_SCHEDULER_ADDRESS), else on a new local cluster."
-    from distributed import Client, LocalCluster
-    address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
-    if address: return Client(address)
-    if logging.getLogger().level > logging.DEBUG: logging.getLogger('distributed').setLevel(logging.WARNING)  # its INFO chatter only in debug
-    n = n_workers or os.cpu_count() or 1
-    net = dict(host='127.0.0.1') if processes else {}  # threads talk in-process; processes on loopback only
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
-                           silence_logs=logging.ERROR, **net)
-    return Client(cluster)
-
-def run_tasks(client,  # a Dask client
-              fn,  # function to run on the workers
-              argsets: list,  # one tuple of arguments per task
-              desc: str,  # label of the progress bar
-             ) -> list:
-    "Run fn(*args) for each args on the cluster with a progress bar; results in submission order."
-    from distributed import as_completed
-    from tqdm import tqdm
-    futures = [client.submit(fn, *a, pure=False) for a in argsets]
-    with tqdm(total=len(futures), desc=desc, unit='task', disable=None) as bar:
-        for f in as_completed(futures): f.result(); bar.update(1)
-    return [f.result() for f in futures]
-
-# %% ../nbs/01_generate.ipynb #67c8af32
-@contextmanager
-def staged_dir(output_dir: str | Path,  # the final directory
-               overwrite: bool = False,  # replace an existing `output_dir`?
-              ):
-    "Yield a temporary directory that replaces `output_dir` if the block succeeds and is removed if it fails."
-    out = Path(output_dir)
-    if out.exists() and not overwrite: raise FileExistsError(f'{out} already exists: pass overwrite=True (--overwrite) to replace it')
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
-    tmp.mkdir()
-    try:
-        yield tmp
-        if out.exists(): shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
-
-@contextmanager
-def using_client(client=None,  # a client to use as is
-                 scheduler: str | None = None,  # else connect here (or $DASK_SCHEDULER_ADDRESS), else start a local cluster
-                 processes: bool = True,  # local cluster workers as processes or threads
-                ):
-    "Yield `client`, or a new client that is closed, with any local cluster it started, when the block ends."
-    if client is not None:
-        yield client
-        return
-    client = dask_client(scheduler, processes=processes)
-    try: yield client
-    finally:
-        cluster = client.cluster
-        client.close()
-        if cluster is not None: cluster.close()
-
-# %% ../nbs/01_generate.ipynb #78f25b1f
+# %% ../nbs/01_generate.ipynb #acd358f1
 def generate(output_dir: str | Path,  # where to write the data (must not exist unless overwrite)
              num_patients: int = 1000,  # patients to simulate
              years_per_patient: float = 5.0,  # mean years of follow-up per patient
@@ -586,7 +524,7 @@ def generate(output_dir: str | Path,  # where to write the data (must not exist 
              seed: int = 42,  # random seed
              chunk_patients: int = 50_000,  # patients per Dask task (memory per worker; does not change the output)
              overwrite: bool = False,  # replace an existing output_dir
-             client=None,  # a Dask client to use (default: see `dask_client`)
+             client=None,  # a Dask client to use (default: see `cluster.dask_client`)
              scheduler: str | None = None,  # address of an existing Dask scheduler
              **kw,  # other `SimParams` fields (lag_probs, typo_rate, mcar_rate, first_year, last_year)
             ) -> dict:
@@ -594,19 +532,19 @@ def generate(output_dir: str | Path,  # where to write the data (must not exist 
     p = SimParams(num_patients=num_patients, years_per_patient=years_per_patient, prevalence=prevalence, seed=seed, **kw).check()
     if chunk_patients < 1: raise ValueError(f'chunk_patients must be positive, got {chunk_patients!r}')
     t0 = time.perf_counter()
-    with staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler) as client:
+    with layout.staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler) as client:
         alpha = calibrate(p)
         log.info('generating %s patients (mean %.1f years) into %s; prevalence %.3f, hazard intercept %.3f', f'{p.num_patients:,}', p.years_per_patient, output_dir, p.prevalence, alpha)
         chunks = [(p, alpha, s, min(s + chunk_patients, p.num_patients), str(tmp), i) for i, s in enumerate(range(0, p.num_patients, chunk_patients))]
         rows, positives, typos = np.sum(run_tasks(client, _write_chunk, chunks, 'simulate'), axis=0).tolist()
-        years = sorted(int(d.name.split('=')[1]) for d in Path(tmp, '_pieces', 'data').iterdir())
-        jobs = [(str(tmp), kind, y, str(tmp if kind == 'data' else tmp / '_oracle')) for y in years for kind in ('data', 'oracle')]
+        years = sorted(int(d.name.split('=')[1]) for d in Path(tmp, layout.PIECES, 'data').iterdir())
+        jobs = [(str(tmp), kind, y, str(tmp if kind == 'data' else tmp / layout.ORACLE)) for y in years for kind in ('data', 'oracle')]
         run_tasks(client, _merge_year, jobs, 'write parquet')
-        shutil.rmtree(tmp / '_pieces')
+        shutil.rmtree(tmp / layout.PIECES)
         summary = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}, 'hazard_intercept': alpha,
                    'rows': rows, 'positives': positives, 'prevalence_observed': positives / rows, 'typos': typos,
                    'seconds': round(time.perf_counter() - t0, 2)}
-        (tmp / '_params.json').write_text(pd.Series(summary).to_json(indent=1))
+        (tmp / layout.PARAMS).write_text(pd.Series(summary).to_json(indent=1))
     log.info('wrote %s rows (%.2f%% positive) in %.1f s', f"{summary['rows']:,}", 100 * summary['prevalence_observed'], summary['seconds'])
     return summary
 
@@ -621,8 +559,7 @@ def read_data(data_dir: str | Path,  # a directory written by `generate`
     df = pq.read_table(d, partitioning='hive', columns=columns, filters=filters).to_pandas()
     if 'year' in df: df['year'] = df['year'].astype('int16')
     if oracle:
-        o = pq.read_table(d / '_oracle', partitioning='hive', filters=filters).to_pandas()
-        o['year'] = o['year'].astype('int16')
+        o = layout.read_oracle(d, filters=filters)
         df = df.merge(o, on=['patient_id', 'year'], how='left', validate='one_to_one')
     return df
 

@@ -4,13 +4,15 @@
 
 # %% ../nbs/08_pipeline.ipynb #caeed81f
 from __future__ import annotations
-import argparse, json, logging, sys
+import argparse, json, logging, os, sys
 from pathlib import Path  # the rest is imported where it is used: `clinical-ml --help` is instant, and the pipeline's
                           # runner process stays small while the stage kernels do the work
 
+from .layout import project_path, project_root
+
 # %% auto #0
-__all__ = ['log', 'STAGES', 'KERNEL', 'COMMANDS', 'read_records', 'validate_file', 'stage_cells', 'project_root', 'project_path',
-           'stage_client', 'StageFailed', 'ensure_kernel', 'declared_parameters', 'load_pipeline_config',
+__all__ = ['log', 'STAGE_ENV', 'STAGES', 'KERNEL', 'COMMANDS', 'read_records', 'validate_file', 'stage_cells', 'StageFailed',
+           'ensure_kernel', 'declared_parameters', 'load_pipeline_config', 'stage_modules', 'stage_inputs',
            'run_pipeline', 'print_summary', 'main']
 
 # %% ../nbs/08_pipeline.ipynb #aeae7569
@@ -50,68 +52,38 @@ def validate_file(path: str | Path,  # file or directory to check
     return len(found)
 
 # %% ../nbs/08_pipeline.ipynb #cd382161
+STAGE_ENV = 'CLINICAL_ML_STAGE'  # set (to the stage's name) in a stage kernel's environment by the runner
+
 def _ipython():
     try: return get_ipython()  # noqa: F821 (defined inside IPython)
     except NameError: return None
 
-def stage_cells(shell=None  # the IPython shell (default: the running one; nothing happens outside IPython)
+def _literal_assignments(lines: list) -> bool:
+    "Is this cell only assignments of literal values (a parameters cell, the notebook's or papermill's injected one)?"
+    import ast
+    try: tree = ast.parse(''.join(lines))
+    except SyntaxError: return False
+    def literal(v):
+        try: ast.literal_eval(v); return True
+        except (ValueError, TypeError, SyntaxError, RecursionError): return False
+    return bool(tree.body) and all(isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and literal(s.value) for s in tree.body)
+
+def stage_cells(shell=None,  # the IPython shell (default: the running one; nothing happens outside IPython)
+                stage: str | None = None,  # run as this stage (default: $CLINICAL_ML_STAGE)
                ) -> bool:
-    "After papermill's injected parameters, run only the parameters and `# stage` cells; before, everything but the `# stage` cells."
+    "In a stage run, run only parameter cells and `# stage` cells; otherwise everything but the `# stage` cells."
     shell = shell or _ipython()
     if shell is None: return False
     if any(getattr(t, 'clinical_ml_stage', False) for t in shell.input_transformers_cleanup): return True
-    state = {'stage': False}
+    fixed = bool(stage or os.environ.get(STAGE_ENV))
     def transform(lines):
-        first = lines[0].strip() if lines else ''
-        if first == '# Parameters': state['stage'] = True  # papermill's injected cell
-        always = first.startswith(('#| default_exp', '# Parameters', '# parameters'))
-        stage = any(l.strip() == '# stage' for l in lines[:2])  # (after an `#| eval: false`, which keeps nbdev from running it)
-        return lines if always or stage == state['stage'] else ['pass\n']
+        staged = fixed or shell.user_ns.get('run_stage') is True  # the stage's `run_stage` parameter, once its cell has run
+        marked = any(l.strip() == '# stage' for l in lines[:2])  # (after an `#| eval: false`, which keeps nbdev from running it)
+        keep = (marked or _literal_assignments(lines) or (lines and lines[0].startswith('#| default_exp'))) if staged else not marked
+        return lines if keep else ['pass\n']
     transform.clinical_ml_stage = True
     shell.input_transformers_cleanup.append(transform)
     return True
-
-def project_root() -> Path:
-    "The project directory (it holds settings.ini and nbs/): the working directory or a parent, else beside the package."
-    for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d / 'settings.ini').exists() and (d / 'nbs').is_dir(): return d
-    return Path(__file__).resolve().parents[1]
-
-def project_path(p  # a path; relative ones are taken from the project root
-                ) -> Path | None:
-    "An absolute path, so a stage notebook means the same files from any working directory."
-    if p is None: return None
-    p = Path(p).expanduser()
-    return p if p.is_absolute() else project_root() / p
-
-# %% ../nbs/08_pipeline.ipynb #af12e408
-from contextlib import contextmanager
-
-@contextmanager
-def stage_client(scheduler: str | None = None,  # an existing Dask scheduler
-                 n_workers: int = 2,  # local workers
-                 threads_per_worker: int = 1,  # threads per local worker
-                 processes: bool = True,  # local workers as processes (False: threads in this process)
-                 memory_limit: str = 'auto',  # per local worker process, e.g. '500MB' (threads: see below)
-                ):
-    "A Dask client for one stage, closed (with its local cluster) when the stage ends."
-    import os
-    from distributed import Client, LocalCluster
-    logging.getLogger('distributed').setLevel(logging.WARNING)
-    address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
-    if address: client, cluster = Client(address), None
-    else:
-        # A thread worker shares the notebook's process: Dask would count the kernel's own memory against its limit and
-        # pause for good (measured: paused at 310 MiB of a 381 MiB limit). The limit applies to worker processes only.
-        if not processes: memory_limit = 0
-        net = dict(host='127.0.0.1') if processes else {}
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes, memory_limit=memory_limit,
-                               dashboard_address=None, silence_logs=logging.ERROR, **net)
-        client = Client(cluster)
-    try: yield client
-    finally:
-        client.close()
-        if cluster is not None: cluster.close()
 
 # %% ../nbs/08_pipeline.ipynb #0f1eed1c
 STAGES = {'generate': '01_generate.ipynb', 'features': '02_features.ipynb', 'train': '04_train.ipynb', 'error_analysis': '07_error_analysis.ipynb'}
@@ -181,18 +153,61 @@ def _sha(*parts) -> str:
     for p in parts: h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
+def _package_dir() -> Path:
+    import clinical_ml
+    return Path(clinical_ml.__file__).parent
+
+def _imported(source: str) -> set:
+    "The `clinical_ml` modules a piece of Python source imports (any form: `from clinical_ml.x import`, `from clinical_ml import x`, relative)."
+    import ast
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import): out |= {a.name.split('.')[1] for a in node.names if a.name.startswith('clinical_ml.')}
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ''
+            if node.level == 0 and not (mod == 'clinical_ml' or mod.startswith('clinical_ml.')): continue
+            parts = mod.split('.')[1:] if node.level == 0 else mod.split('.') if mod else []
+            out |= {parts[0]} if parts and parts[0] else {a.name for a in node.names}
+    return out
+
+def stage_modules(stage: str) -> list:
+    "The library modules a stage runs: those its `# stage` cells import, and those they import, transitively."
+    pkg, nb = _package_dir(), json.loads((project_root() / 'nbs' / STAGES[stage]).read_text())
+    cells = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code' and '# stage' in ''.join(c['source']).splitlines()[:2]]
+    todo, seen = set().union(*(_imported(c) for c in cells)), set()
+    while todo:
+        m = todo.pop()
+        if m in seen or not (pkg / f'{m}.py').exists(): continue
+        seen.add(m); todo |= _imported((pkg / f'{m}.py').read_text())
+    return sorted(seen)
+
+def stage_inputs(stage: str,  # a stage of `STAGES`
+                 params: dict,  # its parameters, as the runner passes them
+                 upstream: str = '',  # the hash of the stage before it
+                ) -> dict:
+    "What a stage's result depends on, each hashed: notebook, parameters, files named by parameters, library modules, upstream."
+    pkg = _package_dir()
+    out = {'notebook': _sha((project_root() / 'nbs' / STAGES[stage]).read_bytes()), 'parameters': _sha(params), 'upstream': upstream}
+    for k, v in sorted(params.items()):
+        p = project_path(v) if isinstance(v, str) and v else None
+        if p is not None and p.is_file(): out[f'file:{k}'] = _sha(p.read_bytes())
+    for m in stage_modules(stage): out[f'code:{m}'] = _sha((pkg / f'{m}.py').read_bytes())
+    return out
+
 def _wired(out: Path, tracking: str) -> dict:
     "The parameters the runner sets: where each stage reads and writes inside the run directory."
-    d = dict(raw=out / 'data' / 'raw', features=out / 'data' / 'features', train=out / 'train', report=out / 'report')
-    return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report'])),
-            'features': dict(data=str(d['raw']), output=str(d['features'])),
-            'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking),
-            'error_analysis': dict(model_dir=str(d['train'] / 'model'), features_dir=str(d['features']), output=str(d['report']))}
+    from clinical_ml.layout import run_dirs
+    d = run_dirs(out)
+    return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report']), run_stage=True),
+            'features': dict(data=str(d['raw']), output=str(d['features']), run_stage=True),
+            'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking, run_stage=True),
+            'error_analysis': dict(model_dir=str(d['model']), features_dir=str(d['features']), output=str(d['report']), run_stage=True)}
 
 def _outputs_exist(stage: str, params: dict) -> bool:
+    from clinical_ml import layout as L
     d = Path(params['output_dir' if stage == 'generate' else 'output'])
-    files = {'generate': ['_params.json'], 'features': ['_summary.json'], 'train': ['model/model.joblib', 'train_report.json'],
-             'error_analysis': ['error_analysis.html', 'error_analysis.md', 'error_analysis.json']}[stage]
+    files = {'generate': [L.PARAMS], 'features': [L.SUMMARY, L.SPEC], 'train': [f'{L.MODEL}/{L.MODEL_FILE}', L.TRAIN_REPORT],
+             'error_analysis': [L.REPORT_HTML, L.REPORT_MD, L.REPORT_JSON]}[stage]
     return all((d / f).exists() for f in files)
 
 def run_pipeline(config: str | Path,  # the pipeline YAML
@@ -202,40 +217,47 @@ def run_pipeline(config: str | Path,  # the pipeline YAML
                 ) -> dict:
     "Run the stage notebooks in order with papermill, resuming at the first stage whose outputs are missing or stale."
     import os, time, papermill as pm
+    from clinical_ml.layout import STAGES_DIR, write_json
+    from clinical_ml.registry import tracking_uri
     name, stages = load_pipeline_config(config, profile)
     os.environ.update(stages.pop('env'))  # inherited by every stage's kernel
-    out = Path(output).resolve(); (out / '_stages').mkdir(parents=True, exist_ok=True)
-    tracking = os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{project_root() / 'mlflow.db'}"
+    out = Path(output).resolve(); (out / STAGES_DIR).mkdir(parents=True, exist_ok=True)
+    tracking = tracking_uri()
     wired, kernel, upstream, done = _wired(out, tracking), ensure_kernel(), '', {}
     log.info('pipeline: profile %s → %s', name, out)
     for i, (stage, nb) in enumerate(STAGES.items(), 1):
         params = {**stages[stage], **wired[stage]}
         src = project_root() / 'nbs' / nb
-        h = _sha(src.read_bytes(), params, upstream)
-        marker = out / '_stages' / f'{stage}.json'
-        fresh = not force and marker.exists() and json.loads(marker.read_text()).get('hash') == h and _outputs_exist(stage, params)
+        inputs = stage_inputs(stage, params, upstream)
+        h = _sha(inputs)
+        marker = out / STAGES_DIR / f'{stage}.json'
+        before = json.loads(marker.read_text()) if marker.exists() else {}
+        fresh = not force and before.get('hash') == h and _outputs_exist(stage, params)
         executed = out / nb  # named as its source
         if fresh:
             log.info('stage %d/%d %s: up to date (inputs %s), skipped', i, len(STAGES), stage, h)
         else:
+            changed = sorted(k for k in inputs if (before.get('inputs') or {}).get(k) != inputs[k]) if before else ['no previous run']
             marker.unlink(missing_ok=True)
-            log.info('stage %d/%d %s: running %s', i, len(STAGES), stage, src.relative_to(project_root()))
+            log.info('stage %d/%d %s: running %s (changed: %s)', i, len(STAGES), stage, src.relative_to(project_root()),
+                     'forced' if force else ', '.join(changed) or 'outputs missing')
             t = time.perf_counter()
             try: pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel, cwd=str(project_root()), progress_bar=True)
             except pm.PapermillExecutionError as e:
                 raise StageFailed(f'stage {stage} failed in nbs/{nb}, cell {e.exec_count}: {e.ename}: {e.evalue}\n'
                                   f'  the executed notebook, up to the error: {executed}') from None
-            marker.write_text(json.dumps({'hash': h, 'seconds': round(time.perf_counter() - t, 1), 'parameters': params}, indent=1))
+            write_json(marker, {'hash': h, 'inputs': inputs, 'seconds': round(time.perf_counter() - t, 1), 'parameters': params})
         done[stage] = json.loads(marker.read_text()) | {'skipped': fresh}
         upstream = h
     return _finish(out, wired, tracking, done)
 
-# %% ../nbs/08_pipeline.ipynb #d3907ceb
+# %% ../nbs/08_pipeline.ipynb #ca391d20
 def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
     "Log the executed notebooks and the report to the training run; print the summary."
     import mlflow
-    rep = json.loads((Path(wired['train']['output']) / 'train_report.json').read_text())
-    ea = json.loads((Path(wired['error_analysis']['output']) / 'error_analysis.json').read_text())
+    from clinical_ml import layout as L
+    rep = L.read_json(Path(wired['train']['output']) / L.TRAIN_REPORT, 'training report')
+    ea = L.read_json(Path(wired['error_analysis']['output']) / L.REPORT_JSON, 'error-analysis summary')
     run_id = (rep.get('mlflow') or {}).get('run_id')
     if run_id:
         mlflow.set_tracking_uri(tracking)
@@ -246,10 +268,10 @@ def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
     summary = dict(run_dir=str(out), stages={k: {'seconds': v.get('seconds'), 'skipped': v['skipped']} for k, v in done.items()},
                    test={k: round(t[k]['value'], 4) for k in ('roc_auc', 'pr_auc', 'ece', 'sensitivity', 'specificity', 'ppv')},
                    oracle={k: round(v, 4) for k, v in o.items()}, threshold=rep['threshold']['value'], threshold_policy=rep['threshold']['policy'],
-                   model_dir=rep['model_dir'], mlflow=rep.get('mlflow'), report=str(Path(wired['error_analysis']['output']) / 'error_analysis.html'),
-                   summary_md=str(Path(wired['error_analysis']['output']) / 'error_analysis.md'), worst_slice=ea.get('worst_slice'),
+                   model_dir=rep['model_dir'], mlflow=rep.get('mlflow'), report=str(Path(wired['error_analysis']['output']) / L.REPORT_HTML),
+                   summary_md=str(Path(wired['error_analysis']['output']) / L.REPORT_MD), worst_slice=ea.get('worst_slice'),
                    serve=f"MODEL_DIR={rep['model_dir']} clinical-ml serve --port 8000")
-    (out / 'summary.json').write_text(json.dumps(summary, indent=1, default=str))
+    L.write_json(out / L.RUN_SUMMARY, summary)
     return summary
 
 def print_summary(s: dict):
@@ -260,7 +282,11 @@ def print_summary(s: dict):
     print(f"  test ROC-AUC {s['test']['roc_auc']} (oracle ceiling {o.get('roc_auc', 'n/a')}, gap {o.get('roc_auc_gap', 'n/a')}), "
           f"PR-AUC {s['test']['pr_auc']} (oracle {o.get('pr_auc', 'n/a')}), ECE {s['test']['ece']}")
     print(f"  threshold {s['threshold']:.4f} ({s['threshold_policy']}): sensitivity {s['test']['sensitivity']}, specificity {s['test']['specificity']}, PPV {s['test']['ppv']}")
-    if s.get('mlflow'): print(f"  registered: {s['mlflow'].get('model_uri')} (version {s['mlflow'].get('registered_version')}, champion: {s['mlflow'].get('champion')})")
+    m = s.get('mlflow') or {}
+    if m.get('registered_uri'):
+        name = m['registered_uri'].split('/')[1]
+        print(f"  registered: {m['registered_uri']}" + (f" (alias champion: models:/{name}@champion)" if m.get('champion') else ' (the champion alias stays on a better version)'))
+    elif m: print(f"  logged: run {m.get('run_id')} (not registered)")
     print(f"  model: {s['model_dir']}\n  report: {s['report']}\n  summary: {s['summary_md']}\n  serve it: {s['serve']}")
 
 # %% ../nbs/08_pipeline.ipynb #808a924a
@@ -271,9 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     g = sub.add_parser('generate', help='write synthetic patient-year data (Parquet) and its oracle')
     g.add_argument('--num_patients', type=int, default=1000, help='number of patients')
-    g.add_argument('--years_per_patient', type=int, default=5, help='mean follow-up years per patient')
+    g.add_argument('--years_per_patient', type=float, default=5.0, help='mean follow-up years per patient')
     g.add_argument('--output_dir', default='data/raw', help='output directory')
-    g.add_argument('--prevalence', type=float, default=0.07, help='share of patients with a recorded diagnosis')
+    g.add_argument('--prevalence', type=float, default=0.07, help='share of patient-year rows with target = 1')
     g.add_argument('--seed', type=int, default=42, help='random seed')
     g.add_argument('--overwrite', action='store_true', help='replace an existing output directory')
     g.add_argument('--chunk_patients', type=int, default=50_000, help='patients per Dask task (does not change the output)')
@@ -283,9 +309,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--scheduler', default=None, help='address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS or a local cluster)')
     f.add_argument('--window', type=int, default=3, help='years of history summarised by rolling statistics')
     f.add_argument('--overwrite', action='store_true', help='replace an existing output directory')
+    f.add_argument('--spec', default=None, help='reuse the feature spec (code-group vocabulary) of a features directory or _spec.json file')
     t = sub.add_parser('train', help='train, calibrate, evaluate and register a model')
     t.add_argument('--config', required=True, help='training config YAML'); t.add_argument('--data', required=True, help='data path')
     t.add_argument('--output', required=True, help='output directory'); t.add_argument('--enable-shap', action='store_true', help='compute SHAP explanations')
+    t.add_argument('--scheduler', default=None, help='Dask scheduler for computing features from raw data (default: $DASK_SCHEDULER_ADDRESS or a local cluster sized by processing.dask_config)')
     s = sub.add_parser('serve', help='serve the model over HTTP (reads MODEL_DIR or MODEL_URI)')
     s.add_argument('--host', default='127.0.0.1'); s.add_argument('--port', type=int, default=8000); s.add_argument('--workers', type=int, default=1)
     pl = sub.add_parser('pipeline', help='run the stage notebooks with papermill (resumes at the first stale stage)')
@@ -307,14 +335,15 @@ def _generate(args):
     return 0
 
 def _features(args):
-    from clinical_ml.features import compute_features, FeatureSpec
-    s = compute_features(args.data, args.output, spec=FeatureSpec(window=args.window), overwrite=args.overwrite, scheduler=args.scheduler)
+    from clinical_ml.features import compute_features, load_spec, FeatureSpec
+    spec = load_spec(args.spec) if args.spec else FeatureSpec(window=args.window)
+    s = compute_features(args.data, args.output, spec=spec, overwrite=args.overwrite, scheduler=args.scheduler)
     print(json.dumps({k: s[k] for k in ('rows', 'columns', 'partitions', 'out_of_range_set_missing', 'seconds')}))
     return 0
 
 def _train(args):
     from clinical_ml.train import train
-    r = train(args.config, args.data, args.output, enable_shap=args.enable_shap)
+    r = train(args.config, args.data, args.output, enable_shap=args.enable_shap, scheduler=args.scheduler)
     print(json.dumps({'test': {k: round(v['value'], 4) for k, v in r['test'].items()}, 'oracle': r.get('oracle'), 'threshold': r['threshold']['value'],
                       'model_dir': r['model_dir'], 'mlflow': r.get('mlflow'), 'seconds': r['seconds']}, default=str))
     return 0

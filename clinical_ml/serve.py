@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -23,43 +23,63 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import features, schema
 
 # %% auto #0
-__all__ = ['log', 'STORE_COLUMNS', 'REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'access', 'API_KEY_HEADER', 'app',
-           'Served', 'load_served', 'State', 'reload_file', 'load_all', 'maybe_reload', 'trigger_reload', 'build_store',
-           'Store', 'PredictRequest', 'PredictResponse', 'BatchRequest', 'confidence', 'route', 'collect', 'score',
-           'JsonFormatter', 'metrics_text', 'lifespan', 'create_app', 'check_key', 'require_key', 'answers', 'parse',
-           'parse_batch', 'predict_many', 'predict_each', 'Batcher', 'Observe']
+__all__ = ['log', 'STORE_COLUMNS', 'REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'access', 'API_KEY_HEADER',
+           'router', 'app', 'Settings', 'settings_table', 'Served', 'load_served', 'State', 'reload_file', 'load_all',
+           'maybe_reload', 'trigger_reload', 'build_store', 'Store', 'PredictRequest', 'PredictResponse',
+           'BatchRequest', 'confidence', 'route', 'collect', 'score', 'JsonFormatter', 'metrics_text', 'lifespan',
+           'create_app', 'check_key', 'require_key', 'answers', 'parse', 'parse_batch', 'predict_many', 'predict_each',
+           'Batcher', 'Observe', 'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features',
+           'reload', 'metrics']
 
-# %% ../nbs/06_serve.ipynb #c3adb6f2
+# %% ../nbs/06_serve.ipynb #74972b25
+class Settings(BaseModel):
+    "The service's settings: each is the environment variable of its name in capitals, read once at start-up."
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    model_uri: Optional[str] = Field(None, description='MLflow model URI, e.g. `models:/clinical-ml@champion`')
+    model_dir: Optional[str] = Field(None, description='a model directory written by `train` (`OUTPUT/model`); wins over `MODEL_URI`')
+    challenger_uri: Optional[str] = Field(None, description='a second model (MLflow URI)')
+    challenger_dir: Optional[str] = Field(None, description='a second model (directory)')
+    challenger_share: float = Field(0.0, ge=0, le=1, description='share of patients routed to the challenger (sticky by patient)')
+    challenger_mode: Literal['split', 'shadow'] = Field('split', description='`split`: the challenger answers its share; `shadow`: scored and logged, the champion answers')
+    feature_store: Optional[str] = Field(None, description='SQLite file of past patient-years (see `build_store`)')
+    api_key: Optional[str] = Field(None, description='when set, `X-API-Key` is required on predict and admin endpoints')
+    max_batch: int = Field(10_000, ge=1, description='largest batch; larger → 413')
+    max_body_bytes: int = Field(20 * 2**20, ge=1024, description='largest request body in bytes; larger → 413')
+    cors_origins: str = Field('', description='comma-separated allowed origins (empty: CORS closed)')
+    reload_file: Optional[str] = Field(None, description="file through which a server's workers share reloads (default: in the temporary directory, keyed by the model)")
+
+    @classmethod
+    def from_env(cls, env: dict | None = None  # the environment (default: os.environ)
+                ) -> 'Settings':
+        "The settings of the environment; ValueError naming the variable when one is bad."
+        env = os.environ if env is None else env
+        try: return cls(**{k: env[k.upper()] for k in cls.model_fields if env.get(k.upper()) not in (None, '')})
+        except ValidationError as e:
+            x = e.errors()[0]
+            raise ValueError(f"{str(x['loc'][0]).upper()}: {x['msg']}, got {x.get('input')!r}") from None
+
+def settings_table() -> str:
+    "The environment variables of `Settings` as a Markdown table."
+    rows = [f"| `{k.upper()}` | {f.description} | {'—' if f.default is None else f'`{f.default}`' if f.default != '' else 'empty'} |" for k, f in Settings.model_fields.items()]
+    return '\n'.join(['| variable | meaning | default |', '|---|---|---|', *rows])
+
+# %% ../nbs/06_serve.ipynb #ca8fa22d
 log = logging.getLogger('clinical_ml.serve')
 
 @dataclass
 class Served:
     "A loaded model and where it came from."
-    model: Any  # a train.ClinicalModel
+    model: Any  # a model.ClinicalModel
     name: str  # registered name or directory name
     version: str  # registry version, or the model directory's data hash and training time
     source: str  # URI or directory
 
-def load_served(uri: str | None = None, directory: str | None = None) -> Served:
+def load_served(uri: str | None = None,  # an MLflow model URI
+                directory: str | None = None,  # or a model directory
+               ) -> Served:
     "Load a model from an MLflow URI or a model directory."
-    if directory:
-        import joblib
-        d = Path(directory)
-        if not (d / 'model.joblib').exists(): raise FileNotFoundError(f'{d}: no model.joblib (MODEL_DIR must be a directory written by train)')
-        m = joblib.load(d / 'model.joblib')
-        return Served(m, d.name, f"{m.info.get('data_hash', 'local')}@{m.info.get('trained_at', '')[:19]}", str(d))
-    if uri:
-        import mlflow
-        from clinical_ml.train import tracking_uri
-        mlflow.set_tracking_uri(tracking_uri())
-        version = uri
-        if uri.startswith('models:/') and '@' in uri:
-            name, alias = uri[len('models:/'):].split('@')
-            version = str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
-            uri = f'models:/{name}/{version}'
-        m = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
-        return Served(m, uri.split('/')[1] if uri.startswith('models:/') else 'mlflow', version, uri)
-    raise ValueError('no model configured: set MODEL_URI or MODEL_DIR')
+    from clinical_ml.registry import load_any
+    return Served(*load_any(uri, directory))
 
 # %% ../nbs/06_serve.ipynb #6e1f3c13
 @dataclass
@@ -72,23 +92,23 @@ class State:
     checked: float = 0.0
     loading: bool = False  # a background reload is running
     lock: threading.Lock = field(default_factory=threading.Lock)
+    settings: Settings = field(default_factory=Settings)  # read once at start-up
 
-def _env(name, default=None): return os.environ.get(name, default)
-
-def reload_file() -> Path:
+def reload_file(s: Settings) -> Path:
     "The file through which workers share the reload generation."
-    key = hashlib.sha256(f"{_env('MODEL_URI')}|{_env('MODEL_DIR')}".encode()).hexdigest()[:12]
-    return Path(_env('RELOAD_FILE') or Path(tempfile.gettempdir()) / f'clinical-ml-reload-{key}.json')
+    key = hashlib.sha256(f"{s.model_uri}|{s.model_dir}".encode()).hexdigest()[:12]
+    return Path(s.reload_file or Path(tempfile.gettempdir()) / f'clinical-ml-reload-{key}.json')
 
-def _read_generation() -> int:
-    try: return int(json.loads(reload_file().read_text())['generation'])
+def _read_generation(s: Settings) -> int:
+    try: return int(json.loads(reload_file(s).read_text())['generation'])
     except Exception: return 0
 
 def load_all(state: State) -> State:
     "Load champion (and challenger) from the environment into `state`; record the error instead of raising."
     try:
-        champ = load_served(_env('MODEL_URI'), _env('MODEL_DIR'))
-        chal = load_served(_env('CHALLENGER_URI'), _env('CHALLENGER_DIR')) if (_env('CHALLENGER_URI') or _env('CHALLENGER_DIR')) else None
+        s = state.settings
+        champ = load_served(s.model_uri, s.model_dir)
+        chal = load_served(s.challenger_uri, s.challenger_dir) if (s.challenger_uri or s.challenger_dir) else None
         with state.lock: state.champion, state.challenger, state.error = champ, chal, None
         log.info(json.dumps({'event': 'model_loaded', 'name': champ.name, 'version': champ.version,
                              'challenger': chal.version if chal else None}))
@@ -102,7 +122,7 @@ def maybe_reload(state: State) -> None:
     now = time.monotonic()
     if now - state.checked < 1.0 or state.loading: return
     state.checked = now
-    g = _read_generation()
+    g = _read_generation(state.settings)
     if g > state.generation:
         state.generation, state.loading = g, True
         def work():
@@ -114,8 +134,8 @@ def trigger_reload(state: State) -> int:
     "Reload in this worker, then publish a new generation for the others."
     load_all(state)
     if state.error: raise RuntimeError(state.error)
-    g = max(_read_generation(), state.generation) + 1
-    f = reload_file(); tmp = f.with_suffix(f'.{os.getpid()}.tmp')
+    g = max(_read_generation(state.settings), state.generation) + 1
+    f = reload_file(state.settings); tmp = f.with_suffix(f'.{os.getpid()}.tmp')
     tmp.write_text(json.dumps({'generation': g, 'at': time.time()})); tmp.replace(f)
     state.generation = g
     return g
@@ -270,10 +290,11 @@ def metrics_text() -> bytes:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     _setup_logging()
-    state = State(generation=_read_generation())
+    s = app.state.settings
+    state = State(generation=_read_generation(s), settings=s)
     load_all(state)
     app.state.cm = state
-    app.state.store = Store(_env('FEATURE_STORE')) if _env('FEATURE_STORE') else None
+    app.state.store = Store(s.feature_store) if s.feature_store else None
     app.state.batcher = Batcher()
     yield
 
@@ -281,7 +302,8 @@ def create_app() -> FastAPI:
     "The FastAPI application (configured from the environment at start-up)."
     app = FastAPI(title='clinical-ml', version='1', lifespan=lifespan, docs_url=None, redoc_url=None,
                   description='Risk of an incident ASCVD diagnosis this year, for one patient-year (and its history).')
-    origins = [o for o in (_env('CORS_ORIGINS') or '').split(',') if o]
+    app.state.settings = s = Settings.from_env()
+    origins = [o for o in s.cors_origins.split(',') if o]
     if origins:
         from fastapi.middleware.cors import CORSMiddleware
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=['GET', 'POST'], allow_headers=['*'])
@@ -294,17 +316,17 @@ def _state(request: Request) -> State:
     maybe_reload(st)
     return st
 
-def check_key(given: Optional[str]  # the request's X-API-Key header
+def check_key(given: Optional[str],  # the request's X-API-Key header
+              key: Optional[str],  # the server's API_KEY (None: no key required)
              ) -> None:
-    "When API_KEY is set, `given` must match it (compared in constant time); otherwise 401."
-    key = _env('API_KEY')
+    "When the server has a key, `given` must match it (compared in constant time); otherwise 401."
     if key and not hmac.compare_digest((given or '').encode(), key.encode()): raise HTTPException(401, 'missing or invalid X-API-Key')
 
 API_KEY_HEADER = APIKeyHeader(name='X-API-Key', auto_error=False, description='Required on /predict, /predict/batch and /admin/reload when the server sets API_KEY')
 
-async def require_key(x_api_key: Optional[str] = Security(API_KEY_HEADER)):
+async def require_key(request: Request, x_api_key: Optional[str] = Security(API_KEY_HEADER)):
     "`check_key` as a dependency (async, so it runs on the event loop rather than in a thread)."
-    check_key(x_api_key)
+    check_key(x_api_key, request.app.state.settings.api_key)
 
 def _served(st: State) -> Served:
     if st.champion is None: raise HTTPException(503, f'no model loaded: {st.error or "not configured"}')
@@ -352,7 +374,7 @@ def parse_batch(body: bytes,  # the JSON body of /predict/batch
 def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
     "Score validated requests, routing each patient to champion or challenger."
     champ = _served(st)
-    share, mode = float(_env('CHALLENGER_SHARE', '0') or 0), _env('CHALLENGER_MODE', 'split')
+    share, mode = st.settings.challenger_share, st.settings.challenger_mode
     ask = [i for i, r in enumerate(reqs) if not r.history]
     found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask]))) if store is not None and ask else {}
     rows = [collect(r, store, found.get(i, [])) for i, r in enumerate(reqs)]
@@ -408,12 +430,12 @@ class Batcher:
 # %% ../nbs/06_serve.ipynb #e4c0a536
 class Observe:
     "ASGI middleware: request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
-    def __init__(self, app): self.app = app
+    def __init__(self, app, limit: int = 20 * 2**20): self.app, self.limit = app, limit  # limit: the largest body in bytes
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         t, headers = time.perf_counter(), dict(scope['headers'])
         rid = headers.get(b'x-request-id', b'').decode('latin-1')[:64] or uuid.uuid4().hex
-        limit, seen, status, answered = int(_env('MAX_BODY_BYTES', str(20 * 2**20))), [0], [0], [False]
+        limit, seen, status, answered = self.limit, [0], [0], [False]
         too_big = lambda *a: JSONResponse({'detail': f'request body larger than {limit} bytes'}, status_code=413)(*a)
         async def tagged(msg):
             if answered[0]: return  # we refused the request ourselves: the app's own answer is dropped
@@ -462,76 +484,79 @@ def _openapi(app: FastAPI, models: list) -> None:
         return app.openapi_schema
     app.openapi = openapi
 
+router = APIRouter()  # the routes; `create_app` adds them to an app with its middleware and handlers
+
+async def invalid(request: Request, exc: RequestValidationError):
+    "Validation errors as 422 with one entry per field: `field`, `message`, `type`."
+    errs = [{'field': '.'.join(str(x) for x in e['loc'] if x not in ('body',)), 'message': e['msg'], 'type': e['type']} for e in exc.errors()]
+    return JSONResponse({'detail': errs}, status_code=422)
+
+@router.get('/health')
+async def health(request: Request):
+    st = _state(request)
+    body = {'status': 'healthy' if st.champion else 'unhealthy', 'model_loaded': st.champion is not None,
+            'timestamp': datetime.now(timezone.utc).isoformat()}
+    if st.champion is None: return JSONResponse({**body, 'reason': st.error or 'no model configured'}, status_code=503)
+    return {**body, 'model_version': st.champion.version}
+
+# The two prediction routes read their body and validate it with pydantic's JSON parser in one pass (FastAPI's
+# documented pattern for raw bodies; `openapi_extra` documents the model), and check the key inline: the hot path
+# has no dependency to solve and no thread to hop to.
+@router.post('/predict', response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
+async def predict(request: Request):
+    check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
+    st = _state(request)
+    req = parse(PredictRequest, await request.body())
+    request.state.log = {'patient': _phash(req.patient_id)}
+    try: return JSONResponse(await request.app.state.batcher.submit(st, request.app.state.store, req))  # built by us: no re-validation
+    except ValueError as e: raise HTTPException(422, str(e))
+
+@router.post('/predict/batch', openapi_extra=_json_body(BatchRequest))
+async def predict_batch(request: Request):
+    check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
+    st, body = _state(request), await request.body()
+    def work():  # in a thread: the event loop keeps answering /predict meanwhile
+        reqs, errors, n = parse_batch(body, st.settings.max_batch)
+        t = time.perf_counter()
+        by_i = dict(zip(reqs.keys(), predict_each(st, request.app.state.store, list(reqs.values())) if reqs else []))
+        for i, out in list(by_i.items()):  # an item whose history is invalid: its own error, like a validation error
+            if isinstance(out, ValueError): errors[i] = [{'field': 'history', 'message': str(by_i.pop(i))}]
+        preds = [by_i[i] if i in by_i else {'index': i, 'error': errors[i]} for i in range(n)]
+        request.state.log = {'batch': n, 'errors': len(errors)}
+        return JSONResponse({'predictions': preds, 'count': n, 'errors': len(errors), 'processing_ms': round((time.perf_counter() - t) * 1000, 2)})
+    return await run_in_threadpool(work)
+
+@router.get('/model/info')
+async def model_info(request: Request):
+    st = _state(request); s = _served(st)
+    info = s.model.info
+    return {'model_type': 'ClinicalModel (calibrated gradient boosting)', 'algorithm': info.get('algorithm'), 'version': s.version,
+            'name': s.name, 'source': s.source, 'threshold': float(s.model.threshold), 'training_config': info.get('config'),
+            'metrics': info.get('metrics'), 'params': info.get('params'), 'trained_at': info.get('trained_at'),
+            'challenger': None if st.challenger is None else {'version': st.challenger.version, 'source': st.challenger.source,
+                                                                'share': st.settings.challenger_share, 'mode': st.settings.challenger_mode},
+            'generation': st.generation}
+
+@router.get('/model/features')
+async def model_features(request: Request):
+    s = _served(_state(request))
+    return {'features': list(s.model.columns), 'count': len(s.model.columns), 'spec': json.loads(s.model.spec.to_json())}
+
+@router.post('/admin/reload', dependencies=[Depends(require_key)])
+def reload(request: Request):
+    st = request.app.state.cm
+    try: g = trigger_reload(st)
+    except RuntimeError as e: raise HTTPException(503, f'reload failed: {e}')
+    return {'reloaded': True, 'generation': g, 'version': st.champion.version}
+
+@router.get('/metrics')
+async def metrics(): return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
 def _routes(app: FastAPI):
-    app.add_middleware(Observe)
+    app.add_middleware(Observe, limit=app.state.settings.max_body_bytes)
     _openapi(app, [PredictRequest, BatchRequest])
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        errs = [{'field': '.'.join(str(x) for x in e['loc'] if x not in ('body',)), 'message': e['msg'], 'type': e['type']} for e in exc.errors()]
-        return JSONResponse({'detail': errs}, status_code=422)
-
-    @app.get('/health')
-    async def health(request: Request):
-        st = _state(request)
-        body = {'status': 'healthy' if st.champion else 'unhealthy', 'model_loaded': st.champion is not None,
-                'timestamp': datetime.now(timezone.utc).isoformat()}
-        if st.champion is None: return JSONResponse({**body, 'reason': st.error or 'no model configured'}, status_code=503)
-        return {**body, 'model_version': st.champion.version}
-
-    # The two prediction routes read their body and validate it with pydantic's JSON parser in one pass (FastAPI's
-    # documented pattern for raw bodies; `openapi_extra` documents the model), and check the key inline: the hot path
-    # has no dependency to solve and no thread to hop to.
-    @app.post('/predict', response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
-    async def predict(request: Request):
-        check_key(request.headers.get('x-api-key'))
-        st = _state(request)
-        req = parse(PredictRequest, await request.body())
-        request.state.log = {'patient': _phash(req.patient_id)}
-        try: return JSONResponse(await request.app.state.batcher.submit(st, request.app.state.store, req))  # built by us: no re-validation
-        except ValueError as e: raise HTTPException(422, str(e))
-
-    @app.post('/predict/batch', openapi_extra=_json_body(BatchRequest))
-    async def predict_batch(request: Request):
-        check_key(request.headers.get('x-api-key'))
-        st, body = _state(request), await request.body()
-        def work():  # in a thread: the event loop keeps answering /predict meanwhile
-            reqs, errors, n = parse_batch(body, int(_env('MAX_BATCH', '10000')))
-            t = time.perf_counter()
-            by_i = dict(zip(reqs.keys(), predict_each(st, request.app.state.store, list(reqs.values())) if reqs else []))
-            for i, out in list(by_i.items()):  # an item whose history is invalid: its own error, like a validation error
-                if isinstance(out, ValueError): errors[i] = [{'field': 'history', 'message': str(by_i.pop(i))}]
-            preds = [by_i[i] if i in by_i else {'index': i, 'error': errors[i]} for i in range(n)]
-            request.state.log = {'batch': n, 'errors': len(errors)}
-            return JSONResponse({'predictions': preds, 'count': n, 'errors': len(errors), 'processing_ms': round((time.perf_counter() - t) * 1000, 2)})
-        return await run_in_threadpool(work)
-
-    @app.get('/model/info')
-    async def model_info(request: Request):
-        st = _state(request); s = _served(st)
-        info = s.model.info
-        return {'model_type': 'ClinicalModel (calibrated gradient boosting)', 'algorithm': info.get('algorithm'), 'version': s.version,
-                'name': s.name, 'source': s.source, 'threshold': float(s.model.threshold), 'training_config': info.get('config'),
-                'metrics': info.get('metrics'), 'params': info.get('params'), 'trained_at': info.get('trained_at'),
-                'challenger': None if st.challenger is None else {'version': st.challenger.version, 'source': st.challenger.source,
-                                                                    'share': float(_env('CHALLENGER_SHARE', '0') or 0), 'mode': _env('CHALLENGER_MODE', 'split')},
-                'generation': st.generation}
-
-    @app.get('/model/features')
-    async def model_features(request: Request):
-        s = _served(_state(request))
-        return {'features': list(s.model.columns), 'count': len(s.model.columns), 'spec': json.loads(s.model.spec.to_json())}
-
-    @app.post('/admin/reload', dependencies=[Depends(require_key)])
-    def reload(request: Request):
-        st = request.app.state.cm
-        try: g = trigger_reload(st)
-        except RuntimeError as e: raise HTTPException(503, f'reload failed: {e}')
-        return {'reloaded': True, 'generation': g, 'version': st.champion.version}
-
-    @app.get('/metrics')
-    async def metrics(): return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
-
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.include_router(router)
     _docs(app)
 
 # %% ../nbs/06_serve.ipynb #13629708

@@ -4,262 +4,59 @@
 
 # %% ../nbs/04_train.ipynb #75473810
 from __future__ import annotations
-import copy, hashlib, json, logging, os, time, tracemalloc, warnings
-from dataclasses import dataclass, field
+import hashlib, json, logging, time, tracemalloc, warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import yaml
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-from . import features, schema
+from . import features, layout
+from .cluster import cluster_kwargs, using_client
+from .config import load_config, merge
+from .estimators import fit_pipeline, model_pipeline
+from .metrics import ece, evaluate, point_metrics
+from .model import Calibrator, ClinicalModel, save_model_dir
+from .registry import log_run
 from .split import make_split, window_labels
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'CHOICES', 'ALGORITHMS', 'log', 'KEY_COLS', 'TARGET_ENCODED', 'EXAMPLE', 'check_config', 'load_config',
-           'features_dir', 'read_columns', 'oracle_for', 'preprocessor', 'estimator', 'MinorityRatio', 'model_pipeline',
-           'fit_pipeline', 'ece', 'point_metrics', 'evaluate', 'Calibrator', 'choose_calibration', 'choose_threshold',
-           'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'Unsupported',
-           'Oblivious', 'Scorer', 'ClinicalModel', 'PyfuncModel', 'signature', 'train', 'baselines', 'figures',
-           'save_model_dir', 'tracking_uri', 'log_mlflow']
-
-# %% ../nbs/04_train.ipynb #6f05b295
-DEFAULTS = {
-    'seed': 42,
-    'processing': {'sample_fraction': 1.0, 'memory_budget_mb': 2048, 'dask_config': {'n_workers': 2, 'threads_per_worker': 1, 'memory_limit': '4GB'}},
-    'imbalance': {'method': 'none', 'smote': {'sampling_strategy': 0.1, 'k_neighbors': 5, 'random_state': 42, 'max_rows': 200_000}},
-    'feature_selection': {'method': 'importance', 'max_features': 60},
-    'hpo': {'enabled': True, 'n_trials': 20, 'timeout_minutes': 8.0, 'algorithms': ['lightgbm', 'xgboost', 'catboost'],
-            'metric': 'roc_auc', 'max_rows': 300_000, 'study_name': None},
-    'cross_validation': {'n_splits': 3, 'test_size': 0.2, 'gap': 1, 'test_years': 1},
-    'labels': {'strategy': 'exact', 'tolerance': 1},
-    'calibration': {'method': 'auto'},
-    'threshold': {'policy': 'min_sensitivity', 'min_sensitivity': 0.8, 'beta': 2.0, 'cost_fn': 10.0, 'cost_fp': 1.0},
-    'evaluation': {'bootstrap': 200, 'max_single_feature_auc': 0.95, 'baseline_max_rows': 0},
-    'mlflow': {'enabled': True, 'experiment': 'clinical-ml', 'model_name': 'clinical-ml', 'register': True, 'tracking_uri': None},
-}
-CHOICES = {'imbalance.method': ('none', 'class_weight', 'smote'), 'feature_selection.method': ('none', 'importance', 'recursive_elimination'),
-           'hpo.metric': ('roc_auc', 'pr_auc'), 'labels.strategy': ('exact', 'window'), 'calibration.method': ('auto', 'isotonic', 'sigmoid', 'none'),
-           'threshold.policy': ('min_sensitivity', 'max_fbeta', 'min_cost')}
-ALGORITHMS = ('lightgbm', 'xgboost', 'catboost')
-
-# %% ../nbs/04_train.ipynb #da9429e2
-def _merge(base: dict, over: dict, path: str = '') -> dict:
-    "Deep-merge `over` into a copy of `base`, refusing keys `base` does not have."
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        key = f'{path}{k}'
-        if k not in base: raise ValueError(f'config: unknown key {key!r}; known keys here: {sorted(base)}')
-        if isinstance(base[k], dict) and k != 'dask_config':
-            if not isinstance(v, dict): raise ValueError(f'config: {key} must be a mapping, got {v!r}')
-            out[k] = _merge(base[k], v, key + '.')
-        else: out[k] = v
-    return out
-
-def _get(cfg: dict, dotted: str):
-    for k in dotted.split('.'): cfg = cfg[k]
-    return cfg
-
-def check_config(cfg: dict) -> dict:
-    "Raise ValueError naming the first bad value of a merged config; return it."
-    for key, allowed in CHOICES.items():
-        if _get(cfg, key) not in allowed: raise ValueError(f'config: {key} must be one of {list(allowed)}, got {_get(cfg, key)!r}')
-    rules = [('processing.sample_fraction', lambda v: 0 < v <= 1, 'in (0, 1]'), ('processing.memory_budget_mb', lambda v: v >= 64, '>= 64'),
-             ('imbalance.smote.sampling_strategy', lambda v: 0 < v <= 1, 'in (0, 1]'), ('imbalance.smote.k_neighbors', lambda v: int(v) == v and v >= 1, 'a positive integer'),
-             ('feature_selection.max_features', lambda v: int(v) == v and v >= 1, 'a positive integer'), ('hpo.n_trials', lambda v: int(v) == v and v >= 1, 'a positive integer'),
-             ('hpo.timeout_minutes', lambda v: v > 0, '> 0'), ('cross_validation.n_splits', lambda v: int(v) == v and v >= 1, 'a positive integer'),
-             ('cross_validation.test_size', lambda v: 0 < v < 1, 'in (0, 1)'), ('cross_validation.gap', lambda v: int(v) == v and v >= 0, 'a non-negative integer'),
-             ('cross_validation.test_years', lambda v: int(v) == v and v >= 1, 'a positive integer'), ('labels.tolerance', lambda v: int(v) == v and v >= 0, 'a non-negative integer'),
-             ('threshold.min_sensitivity', lambda v: 0 < v <= 1, 'in (0, 1]'), ('threshold.beta', lambda v: v > 0, '> 0'),
-             ('threshold.cost_fn', lambda v: v >= 0, '>= 0'), ('threshold.cost_fp', lambda v: v >= 0, '>= 0'), ('evaluation.bootstrap', lambda v: int(v) == v and v >= 0, 'a non-negative integer'),
-             ('hpo.max_rows', lambda v: int(v) == v and v >= 1000, 'an integer >= 1000'),
-             ('evaluation.max_single_feature_auc', lambda v: 0.5 < v <= 1, 'in (0.5, 1]'),
-             ('evaluation.baseline_max_rows', lambda v: int(v) == v and v >= 0, 'a non-negative integer (0: the whole pool)')]
-    for key, ok, what in rules:
-        v = _get(cfg, key)
-        try: good = not isinstance(v, bool) and isinstance(v, (int, float)) and ok(v)
-        except Exception: good = False
-        if not good: raise ValueError(f'config: {key} must be {what}, got {v!r}')
-    algos = cfg['hpo']['algorithms']
-    if not algos or any(a not in ALGORITHMS for a in algos): raise ValueError(f'config: hpo.algorithms must be a non-empty list of {list(ALGORITHMS)}, got {algos!r}')
-    return cfg
-
-def load_config(path: str | Path | dict | None = None  # a YAML file, a dict of overrides, or None for the defaults
-               ) -> dict:
-    "The training config: defaults overridden by `path`, checked."
-    if path is None: over = {}
-    elif isinstance(path, dict): over = path
-    else:
-        p = Path(path)
-        if not p.exists(): raise FileNotFoundError(f'{p}: no such config file')
-        over = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(over, dict): raise ValueError(f'{p}: a config must be a YAML mapping')
-    return check_config(_merge(DEFAULTS, over))
+__all__ = ['log', 'KEY_COLS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold', 'select_features',
+           'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'train', 'baselines', 'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
 KEY_COLS = ['patient_id', 'year', 'target']
 
-def features_dir(data: str | Path, output: str | Path, client=None) -> Path:
+def features_dir(data: str | Path,  # raw data, or a features directory
+                 output: str | Path,  # the training output (raw data's features go to OUTPUT/features)
+                 client=None,  # a Dask client for computing features
+                 scheduler: str | None = None,  # else an existing scheduler (or $DASK_SCHEDULER_ADDRESS)
+                 dask_config: dict | None = None,  # else a local cluster of this size (`processing.dask_config`)
+                ) -> Path:
     "A features directory for `data`: itself if it is one, else features computed into OUTPUT/features."
     data, output = Path(data), Path(output)
     if not data.exists(): raise FileNotFoundError(f'{data}: no such file or directory')
-    if (data / '_spec.json').exists(): return data
+    if (data / layout.SPEC).exists(): return data
     out = output / 'features'
-    if (out / '_summary.json').exists() and json.loads((out / '_summary.json').read_text()).get('source') == str(data):
+    if (out / layout.SUMMARY).exists() and layout.data_source(out) == data:
         log.info('reusing features in %s', out); return out
     log.info('computing features of %s into %s', data, out)
-    features.compute_features(data, out, overwrite=True, client=client)
+    with using_client(client, scheduler, **cluster_kwargs(dask_config)) as client:
+        features.compute_features(data, out, overwrite=True, client=client)
     return out
-
-def read_columns(fdir: Path, columns: list, rows: np.ndarray | None = None) -> pd.DataFrame:
-    "Columns of a features directory, in its file order, optionally only the rows where `rows` is True."
-    t = ds.dataset(fdir, format='parquet', exclude_invalid_files=True).to_table(columns=list(dict.fromkeys(columns)))
-    if rows is not None: t = t.filter(rows)
-    return t.to_pandas()
 
 # %% ../nbs/04_train.ipynb #907cc2dc
 def oracle_for(fdir: Path, keys: pd.DataFrame) -> np.ndarray | None:
     "The oracle's p_true for the rows `keys` (patient_id, year), or None when the data has no oracle."
-    src = json.loads((fdir / '_summary.json').read_text()).get('source') if (fdir / '_summary.json').exists() else None
-    if not src or not (Path(src) / '_oracle').exists(): return None
-    o = pq.read_table(Path(src) / '_oracle', partitioning='hive', columns=['patient_id', 'year', 'p_true']).to_pandas()
-    o['year'] = o['year'].astype('int16')
+    src = layout.data_source(fdir)
+    o = layout.read_oracle(src, ['patient_id', 'year', 'p_true']) if src else None
+    if o is None: return None
     return keys[['patient_id', 'year']].astype({'year': 'int16'}).merge(o, on=['patient_id', 'year'], how='left')['p_true'].to_numpy()
 
 # %% ../nbs/04_train.ipynb #23e097a7
-TARGET_ENCODED = ('site', 'insurance')
-
-def preprocessor(cat_cols: list, num_cols: list, linear: bool = False, impute: bool = False, seed: int = 42) -> ColumnTransformer:
-    "Column transformer of the model pipelines (fitted inside each fold)."
-    te = [c for c in cat_cols if c in TARGET_ENCODED]
-    other = [c for c in cat_cols if c not in TARGET_ENCODED]
-    enc = OneHotEncoder(handle_unknown='ignore', sparse_output=False) if linear else \
-          OrdinalEncoder(handle_unknown='use_encoded_value', unknown_value=-1, encoded_missing_value=-1)
-    num = 'passthrough'
-    if linear: num = _pipe([('impute', SimpleImputer(strategy='median', add_indicator=True, keep_empty_features=True)), ('scale', StandardScaler())])
-    elif impute: num = SimpleImputer(strategy='median', add_indicator=True, keep_empty_features=True)
-    from sklearn.model_selection import KFold
-    tenc = TargetEncoder(cv=KFold(5, shuffle=True, random_state=seed))  # cross-fitted: each row encoded without its own label
-    parts = ([('cat', enc, other)] if other else []) + ([('target_enc', tenc, te)] if te else []) + [('num', num, num_cols)]
-    return ColumnTransformer(parts, verbose_feature_names_out=False)
-
-def _pipe(steps):
-    from imblearn.pipeline import Pipeline
-    return Pipeline(steps)
-
-# %% ../nbs/04_train.ipynb #1dff3f0a
-def estimator(algo: str, params: dict, balance: bool, seed: int, n_jobs: int = 2):
-    "A classifier of `algo` with hyper-parameters `params` (balance: weight classes inversely to frequency)."
-    if algo == 'lightgbm':
-        import lightgbm as lgb
-        return lgb.LGBMClassifier(**params, class_weight='balanced' if balance else None, random_state=seed, n_jobs=n_jobs, verbose=-1)
-    if algo == 'xgboost':
-        return _BalancedXGB(balance=balance, **params, tree_method='hist', random_state=seed, n_jobs=n_jobs, eval_metric='logloss')
-    if algo == 'catboost':
-        import catboost as cb
-        return cb.CatBoostClassifier(**params, auto_class_weights='Balanced' if balance else None, random_seed=seed, thread_count=n_jobs,
-                                     verbose=0, allow_writing_files=False)
-    if algo == 'logistic': return LogisticRegression(max_iter=500, C=params.get('C', 1.0), class_weight='balanced' if balance else None)
-    raise ValueError(f'unknown algorithm {algo!r}')
-
-# %% ../nbs/04_train.ipynb #b1f24e99
-import xgboost as _xgb
-class _BalancedXGB(_xgb.XGBClassifier):
-    "XGBClassifier that sets scale_pos_weight from the training labels when `balance`."
-    def __init__(self, balance: bool = False, **kw):
-        super().__init__(**kw); self.balance = balance
-    def fit(self, X, y, **kw):
-        if self.balance: self.set_params(scale_pos_weight=float((len(y) - np.sum(y)) / max(np.sum(y), 1)))
-        return super().fit(X, y, **kw)
-    def get_xgb_params(self):
-        p = super().get_xgb_params(); p.pop('balance', None); return p
-
-class MinorityRatio:
-    "SMOTE target: minority count = `ratio` × majority count, never fewer than the minority already has."
-    def __init__(self, ratio: float): self.ratio = ratio
-    def __call__(self, y):
-        n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y != 1))
-        return {1: max(int(self.ratio * n_neg), n_pos)}
-
-def model_pipeline(algo: str, params: dict, cat_cols: list, num_cols: list, imbalance: dict, seed: int = 42):
-    "Preprocessing, optional SMOTE, and the classifier, as one imblearn Pipeline."
-    method, smote = imbalance['method'], imbalance['method'] == 'smote'
-    steps = [('prep', preprocessor(cat_cols, num_cols, linear=algo == 'logistic', impute=smote, seed=seed))]
-    if smote:
-        from imblearn.over_sampling import SMOTE
-        s = imbalance['smote']
-        steps.append(('smote', SMOTE(sampling_strategy=MinorityRatio(s['sampling_strategy']), k_neighbors=int(s['k_neighbors']), random_state=s['random_state'])))
-    steps.append(('model', estimator(algo, params, method == 'class_weight', seed)))
-    return _pipe(steps)
-
-def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: int = 42):
-    "Fit `pipe`; with SMOTE, on at most `max_rows` rows of X (every positive kept), logging the cost."
-    if imbalance['method'] == 'smote' and len(X) > imbalance['smote']['max_rows']:
-        rng = np.random.default_rng(seed)
-        pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y != 1)
-        keep = np.sort(np.r_[pos, rng.choice(neg, max(imbalance['smote']['max_rows'] - len(pos), 0), replace=False)])
-        X, y = X.iloc[keep], y[keep]
-    t = time.perf_counter()
-    pipe.fit(X, y)
-    if imbalance['method'] == 'smote': log.info('fit with SMOTE on %s rows in %.1f s', f'{len(X):,}', time.perf_counter() - t)
-    return pipe
-
-# %% ../nbs/04_train.ipynb #05fbfda4
-def ece(y, p, bins: int = 10) -> float:
-    "Expected calibration error over equal-mass bins of p."
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    order = np.argsort(p, kind='stable')
-    return float(sum(len(b) / len(p) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, bins) if len(b)))
-
-def point_metrics(y, p, threshold: float) -> dict:
-    "Discrimination, calibration and operating-point metrics of probabilities p at `threshold`."
-    y, p = np.asarray(y).astype(int), np.asarray(p, float)
-    f = p >= threshold
-    tp, fp, fn, tn = int((f & (y == 1)).sum()), int((f & (y == 0)).sum()), int((~f & (y == 1)).sum()), int((~f & (y == 0)).sum())
-    div = lambda a, b: a / b if b else float('nan')
-    return dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), brier=brier_score_loss(y, p), ece=ece(y, p),
-                sensitivity=div(tp, tp + fn), specificity=div(tn, tn + fp), ppv=div(tp, tp + fp), npv=div(tn, tn + fn),
-                nns=div(tp + fp, tp), flagged=float(f.mean()))
-
-def evaluate(y, p, threshold: float, n_boot: int = 200, seed: int = 0) -> dict:
-    "Point metrics with percentile bootstrap 95% intervals: {metric: {'value', 'lo', 'hi'}}."
-    y, p = np.asarray(y).astype(int), np.asarray(p, float)
-    point, rng = point_metrics(y, p, threshold), np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if 0 < y[i].sum() < len(i): boots.append(point_metrics(y[i], p[i], threshold))
-    b = pd.DataFrame(boots)
-    return {k: dict(value=float(v), lo=float(b[k].quantile(0.025)) if len(b) else float('nan'), hi=float(b[k].quantile(0.975)) if len(b) else float('nan'))
-            for k, v in point.items()}
-
-# %% ../nbs/04_train.ipynb #c6f1b433
-class Calibrator:
-    "Maps scores to calibrated probabilities: isotonic, sigmoid (Platt on the logit) or identity."
-    def __init__(self, method: str = 'isotonic'): self.method = method
-    def fit(self, p, y):
-        p, y = np.asarray(p, float), np.asarray(y, float)
-        if self.method == 'isotonic': self.f = IsotonicRegression(out_of_bounds='clip', y_min=0, y_max=1).fit(p, y)
-        elif self.method == 'sigmoid': self.f = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
-        return self
-    def __call__(self, p):
-        p = np.asarray(p, float)  # the fitted maps applied directly: the same numbers as `predict`, without its input checks
-        if self.method == 'isotonic': return np.interp(np.clip(p, self.f.X_min_, self.f.X_max_), self.f.X_thresholds_, self.f.y_thresholds_)
-        if self.method == 'sigmoid': return 1 / (1 + np.exp(-(self.f.coef_[0, 0] * _logit(p) + self.f.intercept_[0])))
-        return p
-
-def _logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
-
 def choose_calibration(p, y, fold, method: str = 'auto') -> tuple[Calibrator, dict]:
     "Fit the calibrator on out-of-fold scores `p` (fold ids `fold`); with 'auto', pick the lower cross-validated Brier."
     briers = {}
@@ -303,7 +100,7 @@ def choose_threshold(p, y, policy: str = 'min_sensitivity', min_sensitivity: flo
 
 # %% ../nbs/04_train.ipynb #9a2ebca8
 def _bytes_per_row(fdir: Path, cols: list) -> float:
-    sch = pq.read_schema(next(fdir.glob('part-*.parquet')))
+    sch = pq.read_schema(layout.parts(fdir)[0])
     size = {'float': 4, 'uint8': 1, 'int8': 1, 'int16': 2, 'dictionary': 1, 'bool': 1}
     return sum(next((v for k, v in size.items() if str(sch.field(c).type).startswith(k)), 8) for c in cols)
 
@@ -416,194 +213,12 @@ def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str,
                            callbacks=[lambda s, t: bar.update(1)])
     return study
 
-# %% ../nbs/04_train.ipynb #d70fdd6b
-def _category_source(col: str) -> str | None:
-    "The schema column whose categories a feature column has (None: not categorical)."
-    base = col.removesuffix('_last')
-    return base if base in features.CATEGORICAL else None
-
-class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
-
-class Oblivious:
-    "A binary CatBoost model's symmetric trees as array operations, from the model's own JSON export."
-    def __init__(self, model: dict):  # `save_model(format='json')` of a model whose splits are all on float features
-        trees, ff = model['oblivious_trees'], model['features_info']['float_features']
-        D, flat = max(len(t['splits']) for t in trees), {f['feature_index']: f['flat_feature_index'] for f in ff}
-        self.col = np.zeros((len(trees), D), np.int64)
-        self.border = np.full((len(trees), D), np.inf, np.float32)  # padding of shallower trees: a split never taken
-        self.leaves = np.zeros((len(trees), 2 ** D))
-        for i, t in enumerate(trees):
-            for d, s in enumerate(t['splits']): self.col[i, d], self.border[i, d] = flat[s['float_feature_index']], s['border']
-            self.leaves[i, :len(t['leaf_values'])] = t['leaf_values']
-        self.width = 1 + max(flat.values())
-        nan = np.full(self.width, -np.inf, np.float32)  # a missing value is below every border ('Min'), or above ('AsTrue')
-        for f in ff: nan[f['flat_feature_index']] = np.inf if f['nan_value_treatment'] == 'AsTrue' else -np.inf
-        self.nan = nan[self.col]  # per split: the value its feature takes when missing
-        self.scale, self.bias = float(model['scale_and_bias'][0]), float(model['scale_and_bias'][1][0])
-        self.bits, self.trees = 1 << np.arange(D), np.arange(len(trees))
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        "P(y = 1) of each row of X."
-        with np.errstate(over='ignore'): X = np.asarray(X, np.float32)[:, self.col]  # CatBoost compares float32 features with float32 borders
-        leaf = (np.where(np.isnan(X), self.nan, X) > self.border) @ self.bits  # rows × trees
-        return 1 / (1 + np.exp(-(self.leaves[self.trees, leaf].sum(1) * self.scale + self.bias)))
-
-    @classmethod
-    def of(cls, clf) -> 'Oblivious | None':
-        "The compiled trees of a fitted CatBoost classifier, checked against its own predict (None: not compilable, or not equal)."
-        import tempfile
-        with tempfile.TemporaryDirectory() as d:
-            clf.save_model(f'{d}/m.json', format='json'); m = json.loads(Path(d, 'm.json').read_text())
-        trees = m.get('oblivious_trees') or []
-        if not trees or any(s['split_type'] != 'FloatFeature' for t in trees for s in t['splits']) or \
-           any(len(t['leaf_values']) != 2 ** len(t['splits']) for t in trees): return None  # categorical splits, or several outputs
-        t = cls(m)
-        rs, borders = np.random.default_rng(0), {}
-        for c, b in zip(t.col.ravel(), t.border.ravel()): borders.setdefault(int(c), []).append(b)
-        X = np.zeros((512, t.width))  # every border, a little below and above it, and missing values
-        for c, b in borders.items():
-            b = np.asarray(b, np.float64)[np.isfinite(b)]
-            if len(b): X[:, c] = rs.choice(np.r_[b, b - np.abs(b) * 1e-6 - 1e-6, b + 1e-3, np.nan], len(X))
-        same = np.allclose(t(X), clf.predict(X, prediction_type='Probability', thread_count=1)[:, 1], rtol=1e-9, atol=1e-12)
-        if not same: log.warning('CatBoost trees compiled to arrays disagree with CatBoost on probe rows: using its own predict')
-        return t if same else None
-
-class Scorer:
-    "A fitted pipeline and calibrator as array operations: feature arrays (categories as schema codes) → calibrated probabilities."
-    def __init__(self, pipeline, calibrator: Calibrator):
-        prep, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
-        self.width, self.cal, self.parts = len(prep.get_feature_names_out()), calibrator, []
-        for name, tr, cols in prep.transformers_:
-            out = prep.output_indices_[name]
-            if tr == 'drop' or out.stop == out.start: continue
-            if all(_category_source(c) for c in cols): self.parts.append(('table', list(cols), self._table(tr, cols, out), out))
-            elif tr == 'passthrough' or type(tr).__name__ == 'FunctionTransformer' and tr.func is None:  # fitted 'passthrough'
-                self.parts.append(('copy', list(cols), None, out))
-            elif type(tr).__name__ == 'SimpleImputer' and tr.strategy in ('median', 'mean', 'constant', 'most_frequent'):
-                ind = tr.indicator_.features_ if tr.add_indicator else np.array([], int)
-                self.parts.append(('impute', list(cols), (tr.statistics_.astype(float), ind), out))
-            else: raise Unsupported(f'{name}: {type(tr).__name__}')
-        self.predict = self._booster(clf)
-
-    @staticmethod
-    def _table(tr, cols, out) -> np.ndarray:
-        "columns × (1 + categories): the encoder's output for 'missing' and for each category, computed by the encoder."
-        cats = [schema.COLUMNS[_category_source(c)].categories for c in cols]
-        n = 1 + max(map(len, cats))
-        frame = pd.DataFrame({c: pd.Categorical.from_codes(np.minimum(np.arange(n) - 1, len(k) - 1), dtype=schema.dtype(schema.COLUMNS[_category_source(c)]))
-                              for c, k in zip(cols, cats)})
-        t = np.asarray(tr.transform(frame), float)
-        if t.shape[1] != len(cols): raise Unsupported(f'{type(tr).__name__} gives {t.shape[1]} columns for {len(cols)}')
-        return t.T  # [column, code + 1]
-
-    @staticmethod
-    def _booster(clf):
-        "The classifier's native predict of P(y = 1) on a float matrix, single-threaded (the server's workers are the parallelism)."
-        mod = type(clf).__module__
-        if mod.startswith('lightgbm'): b = clf.booster_; return lambda X: b.predict(X, num_threads=1)
-        if mod.startswith('xgboost') or isinstance(clf, _xgb.XGBClassifier):
-            b = clf.get_booster(); b.set_param({'nthread': 1}); return lambda X: b.inplace_predict(X, validate_features=False)
-        if mod.startswith('catboost'):
-            native = lambda X: clf.predict(X, prediction_type='Probability', thread_count=1)[:, 1]
-            trees = Oblivious.of(clf)  # a few rows: CatBoost's own predict spends ~0.2 ms building its Pool
-            return native if trees is None else lambda X: trees(X) if len(X) <= 32 else native(X)
-        return lambda X: clf.predict_proba(X)[:, 1]
-
-    def matrix(self, cols: dict) -> np.ndarray:
-        "The model matrix of feature arrays (what the pipeline's preprocessing would give)."
-        n = len(next(iter(cols.values())))
-        X = np.empty((n, self.width))
-        for kind, names, arg, out in self.parts:
-            if kind == 'table':
-                for j, c in enumerate(names): X[:, out.start + j] = arg[j][np.asarray(cols[c], np.int64) + 1]
-                continue
-            V = np.array([cols[c] for c in names], float).T if names else np.empty((n, 0))
-            if kind == 'impute':
-                miss = np.isnan(V)
-                V = np.concatenate([np.where(miss, arg[0], V), miss[:, arg[1]].astype(float)], axis=1)
-            X[:, out] = V
-        return X
-
-    def __call__(self, cols: dict  # feature arrays by name; categories as codes into the schema's categories
-                ) -> np.ndarray:
-        "Calibrated probabilities."
-        return np.clip(self.cal(self.predict(self.matrix(cols))), 0, 1)
-
-# %% ../nbs/04_train.ipynb #32a2aadb
-@dataclass
-class ClinicalModel:
-    "A trained, calibrated model with its feature recipe and decision threshold."
-    spec: features.FeatureSpec  # how features are built
-    columns: list  # the feature columns the pipeline takes
-    pipeline: object  # fitted preprocessing + classifier
-    calibrator: Calibrator  # score → calibrated probability
-    threshold: float  # decision threshold on the calibrated probability
-    info: dict = field(default_factory=dict)  # algorithm, params, metrics, config, versions
-
-    def scorer(self) -> Scorer | None:
-        "The compiled pipeline (None when a step cannot be compiled); made once, not pickled."
-        if '_scorer' not in self.__dict__:
-            try: self.__dict__['_scorer'] = Scorer(self.pipeline, self.calibrator)
-            except Unsupported as e:
-                log.info('scoring through the pipeline: %s', e); self.__dict__['_scorer'] = None
-        return self.__dict__['_scorer']
-
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_scorer'}
-
-    def predict_arrays(self, cols: dict  # feature arrays (categories as schema codes), e.g. from `features.features_latest`
-                      ) -> np.ndarray:
-        "Calibrated probabilities of feature arrays."
-        s = self.scorer()
-        if s is not None: return s(cols)
-        f = pd.DataFrame({c: pd.Categorical.from_codes(cols[c], dtype=schema.dtype(schema.COLUMNS[_category_source(c)])) if _category_source(c)
-                          else cols[c] for c in self.columns})
-        return np.clip(self.calibrator(self.pipeline.predict_proba(f)[:, 1]), 0, 1)
-
-    def predict_features(self, f: pd.DataFrame) -> np.ndarray:
-        "Calibrated probabilities of feature rows."
-        if self.scorer() is None: return np.clip(self.calibrator(self.pipeline.predict_proba(f[self.columns])[:, 1]), 0, 1)
-        return self.predict_arrays({c: features._codes(f[c], _category_source(c)) if _category_source(c) else f[c].to_numpy(float, na_value=np.nan)
-                                    for c in self.columns})
-
-    def predict_raw(self, rows: pd.DataFrame) -> pd.DataFrame:
-        "Probability and prediction for every raw patient-year row (earlier rows of a patient are its history)."
-        rows = rows.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
-        df, _ = features.prepare(rows.drop(columns=['_row', 'target'], errors='ignore'), source='input')
-        f = features.build(df, self.spec)
-        p = self.predict_features(f)
-        out = f[['patient_id', 'year']].assign(probability=p, prediction=(p >= self.threshold).astype(int))
-        key = rows[['patient_id', 'year']].astype({'year': 'int16'}).astype({'patient_id': 'str'})
-        return key.merge(out.astype({'patient_id': 'str'}), on=['patient_id', 'year'], how='left')[['probability', 'prediction']]
-
-# %% ../nbs/04_train.ipynb #3c67713f
-import mlflow.pyfunc
-class PyfuncModel(mlflow.pyfunc.PythonModel):
-    "MLflow pyfunc around `ClinicalModel`: raw patient-year rows in, probability and prediction out."
-    def load_context(self, context): self.model = joblib.load(context.artifacts['model'])
-    def predict(self, context, model_input, params=None): return self.model.predict_raw(pd.DataFrame(model_input))
-
-def signature():
-    "The pyfunc's signature, from the schema: optional columns are optional, nullable integers are doubles."
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-    kind = {'id': 'string', 'code': 'string', 'codes': 'string', 'category': 'string', 'unit': 'string', 'float': 'double', 'bool': 'boolean'}
-    cols = [ColSpec(kind.get(c.kind, 'long' if not c.nullable else 'double'), n, required=not c.nullable)
-            for n, c in schema.COLUMNS.items() if c.role != 'target']
-    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec('double', 'probability'), ColSpec('long', 'prediction')]))
-
 # %% ../nbs/04_train.ipynb #ded91b80
 def _data_hash(fdir: Path) -> str:
     "A hash of the features' files (names, sizes, row counts): what the model was trained on."
     h = hashlib.sha256()
-    for f in sorted(fdir.glob('part-*.parquet')): h.update(f'{f.name}:{f.stat().st_size}:{pq.ParquetFile(f).metadata.num_rows}'.encode())
+    for f in layout.parts(fdir): h.update(f'{f.name}:{f.stat().st_size}:{pq.ParquetFile(f).metadata.num_rows}'.encode())
     return h.hexdigest()[:16]
-
-def _flat(d: dict, prefix: str = '') -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
 
 def _sample_patients(ids: pd.Series, mask: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
     "A sub-mask of `mask` with whole patients, about `n_rows` rows."
@@ -617,17 +232,18 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
           data: str | Path,  # raw data or a features directory
           output: str | Path,  # output directory (features, optuna.db, model/)
           enable_shap: bool = False,  # compute SHAP explanations
-          client=None,  # Dask client for computing features
+          client=None,  # Dask client for computing features from raw data
+          scheduler: str | None = None,  # else this Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster sized by processing.dask_config)
          ) -> dict:
     "Train, calibrate, evaluate, log and register a model; return the report."
     cfg = load_config(config)
     output = Path(output); output.mkdir(parents=True, exist_ok=True)
     t0, seed = time.perf_counter(), cfg['seed']
-    fdir = features_dir(data, output, client)
+    fdir = features_dir(data, output, client, scheduler, cfg['processing']['dask_config'])
     spec = features.load_spec(fdir)
-    names = pq.read_schema(next(fdir.glob('part-*.parquet'))).names
+    names = pq.read_schema(layout.parts(fdir)[0]).names
     if missing := [c for c in KEY_COLS if c not in names]: raise ValueError(f'{fdir}: required column(s) missing: {missing}')
-    keys = read_columns(fdir, KEY_COLS)
+    keys = layout.read_columns(fdir, KEY_COLS)
     if keys['target'].isna().any(): raise ValueError(f"{fdir}: target has {int(keys['target'].isna().sum())} missing value(s)")
     y = keys['target'].astype(int).to_numpy()
     if len(np.unique(y)) < 2: raise ValueError(f'{fdir}: the target has a single class ({int(y[0])}); nothing to learn')
@@ -640,10 +256,10 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir))
 
     # feature selection on a sample sized to the memory budget
-    all_cols = [c for c in pq.read_schema(next(fdir.glob('part-*.parquet'))).names if c not in KEY_COLS]
+    all_cols = [c for c in pq.read_schema(layout.parts(fdir)[0]).names if c not in KEY_COLS]
     budget_rows = int(cfg['processing']['memory_budget_mb'] * 2**20 / (4 * _bytes_per_row(fdir, all_cols)))
     fs_mask = _sample_patients(keys['patient_id'], pool, budget_rows, seed)
-    Xs = read_columns(fdir, all_cols, fs_mask)
+    Xs = layout.read_columns(fdir, all_cols, fs_mask)
     fs_valid = keys['year'].to_numpy()[fs_mask] >= np.sort(keys['year'].to_numpy()[fs_mask])[int(0.8 * fs_mask.sum())]
     check_leakage(Xs, y[fs_mask], cfg['evaluation']['max_single_feature_auc'], seed)
     fsc = cfg['feature_selection']
@@ -654,7 +270,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
 
     # the selected columns of every row we need, read column-wise
     need = pool | sp.test
-    X = read_columns(fdir, cols, need)
+    X = layout.read_columns(fdir, cols, need)
     idx = np.flatnonzero(need); pos = np.full(len(y), -1); pos[idx] = np.arange(len(idx))
     sub = lambda m: pos[m & need]
     cats = [c for c in cols if isinstance(X[c].dtype, pd.CategoricalDtype)]
@@ -670,7 +286,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     yh_fit, yh = y_fit[hpo_mask], y[hpo_mask]
     name = cfg['hpo']['study_name'] or f"clinical-ml-{report['data_hash']}-{hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
     if cfg['hpo']['enabled']:
-        study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{output.resolve()}/optuna.db', name)
+        study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name)
         algo, params = params_of(study.best_trial.params)
         report['hpo'] = dict(study=name, trials=len(study.trials), best_value=study.best_value, best=study.best_trial.params)
     else:
@@ -717,11 +333,11 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     plots = figures(y_test, p_test, thr, p_val, yh[has])
     preds = keys[sp.test].reset_index(drop=True).assign(target_window=y_win[sp.test], probability=p_test, prediction=(p_test >= thr).astype(np.int8))
     if orc is not None: preds['p_true'] = orc
-    report['model_dir'] = str(save_model_dir(model, report, cfg, output / 'model', preds))
+    report['model_dir'] = str(save_model_dir(model, report, cfg, output / layout.MODEL, preds))
     if enable_shap:
         from clinical_ml.explain import explain
-        report['shap'] = explain(model, Xt.sample(min(len(Xt), 2000), random_state=seed), output / 'model' / 'shap')
-    if cfg['mlflow']['enabled']: report['mlflow'] = log_mlflow(model, report, cfg, output / 'model', plots)
+        report['shap'] = explain(model, Xt.sample(min(len(Xt), 2000), random_state=seed), output / layout.MODEL / 'shap')
+    if cfg['mlflow']['enabled']: report['mlflow'] = log_run(model, report, cfg, output / layout.MODEL, plots)
     import matplotlib.pyplot as plt
     for fig in plots.values(): plt.close(fig)
     return report
@@ -757,66 +373,3 @@ def figures(y, p, thr, p_val, y_val) -> dict:
     ax.plot(ts, [((p_val < t) & (y_val == 0)).sum() / max((y_val == 0).sum(), 1) for t in ts], label='specificity')
     ax.axvline(thr, ls='--', c='k'); ax.legend(); ax.set(xlabel='threshold', title='Threshold (validation)'); figs['threshold.png'] = fig
     return figs
-
-def save_model_dir(model: ClinicalModel, report: dict, cfg: dict, out: Path, predictions: pd.DataFrame | None = None) -> Path:
-    "Write the versioned artifact directory (atomically); `predictions`: the held-out test rows and their probabilities."
-    from clinical_ml.generate import staged_dir
-    with staged_dir(out, overwrite=True) as tmp:
-        joblib.dump(model, tmp / 'model.joblib')
-        (tmp / 'threshold.json').write_text(json.dumps(report['threshold'], indent=1, default=float))
-        (tmp / 'features.json').write_text(json.dumps({'spec': json.loads(model.spec.to_json()), 'columns': model.columns}, indent=1))
-        (tmp / 'metrics.json').write_text(json.dumps(report, indent=1, default=float))
-        (tmp / 'config.yaml').write_text(yaml.safe_dump(cfg))
-        (tmp / 'data_hash.txt').write_text(report['data_hash'] + '\n')
-        if predictions is not None: predictions.to_parquet(tmp / 'predictions.parquet', index=False)
-    return out
-
-# %% ../nbs/04_train.ipynb #ab9cb6ee
-EXAMPLE = {'patient_id': 'TEST001', 'year': 2024, 'age': 65.0, 'gender': 'M', 'bmi': 28.5, 'systolic_bp': 160.0, 'diastolic_bp': 90.0,
-           'cholesterol': 240.0, 'glucose': 120.0, 'smoking_status': 'Former', 'num_visits': 5, 'medications_count': 3.0,
-           'lab_abnormal_flag': True, 'primary_diagnosis': 'I10', 'additional_diagnoses': 'E11'}  # the seed's API example
-
-def tracking_uri(cfg: dict | None = None) -> str:
-    "MLflow tracking URI: config, else $MLFLOW_TRACKING_URI, else SQLite in the working directory."
-    return (cfg or {}).get('mlflow', {}).get('tracking_uri') or os.environ.get('MLFLOW_TRACKING_URI') or f'sqlite:///{Path.cwd() / "mlflow.db"}'
-
-def log_mlflow(model: ClinicalModel, report: dict, cfg: dict, model_dir: Path, plots: dict) -> dict:
-    "Log the run, the pyfunc model and the plots; register it and move `champion` to it if it is better."
-    import mlflow
-    from mlflow import MlflowClient
-    mcfg = cfg['mlflow']
-    mlflow.set_tracking_uri(tracking_uri(cfg))
-    mlflow.set_experiment(mcfg['experiment'])
-    with mlflow.start_run() as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in _flat(cfg).items()})
-        mlflow.log_params({'algorithm': model.info['algorithm'], **{f'best.{k}': v for k, v in model.info['params'].items()},
-                           'threshold': model.threshold, 'calibration': report['calibration']['calibration'], 'n_features': len(model.columns)})
-        mlflow.log_metrics({f'test_{k}': v['value'] for k, v in report['test'].items() if np.isfinite(v['value'])})
-        mlflow.log_metrics({f'test_{k}_ci_lo': v['lo'] for k, v in report['test'].items() if np.isfinite(v['lo'])})
-        mlflow.log_metrics({f'test_{k}_ci_hi': v['hi'] for k, v in report['test'].items() if np.isfinite(v['hi'])})
-        mlflow.log_metrics({f'cv_{k}': v for k, v in report['cv'].items()} | {f'oracle_{k}': v for k, v in report.get('oracle', {}).items()})
-        for name, fig in plots.items(): mlflow.log_figure(fig, f'plots/{name}')
-        mlflow.log_artifacts(str(model_dir), 'model_dir')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(model_dir / 'model.joblib')},
-                                           signature=signature(), input_example=pd.DataFrame([EXAMPLE]), pip_requirements=['clinical-ml'])
-        out = dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=tracking_uri(cfg))
-    if mcfg['register']:
-        client = MlflowClient()
-        mv = mlflow.register_model(info.model_uri, mcfg['model_name'])
-        out.update(registered_version=int(mv.version), champion=_promote(client, mcfg['model_name'], mv, report['test']['roc_auc']['value']))
-    return out
-
-def _promote(client, name: str, mv, auc: float) -> bool:
-    "Set alias `champion` on `mv` if it beats the current champion's test ROC-AUC (or there is none)."
-    try:
-        cur = client.get_model_version_by_alias(name, 'champion')
-        best = client.get_run(cur.run_id).data.metrics.get('test_roc_auc', -np.inf)
-    except Exception: cur, best = None, -np.inf
-    if auc > best:
-        client.set_registered_model_alias(name, 'champion', mv.version)
-        log.info('model %s version %s is the new champion (test ROC-AUC %.4f > %.4f)', name, mv.version, auc, best)
-        return True
-    log.info('model %s version %s registered; champion stays version %s (%.4f >= %.4f)', name, mv.version, cur.version, best, auc)
-    return False

@@ -1,9 +1,16 @@
-import os, shutil, subprocess, sys
+"Helpers every test module shares: the project's paths, a free loopback port, the installed command, headless Chromium."
+import os, shutil, socket, subprocess, sys
 from pathlib import Path
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]  # the project
+BIN = Path(sys.executable).parent  # the environment's scripts (clinical-ml, dask, papermill, …)
+
+
+def free_port() -> int:
+    "A TCP port free on 127.0.0.1 right now."
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 @pytest.fixture
 def cli():

@@ -9,7 +9,7 @@ def test_help_lists_subcommands(cli):
     for c in ['generate', 'features', 'train', 'serve', 'pipeline', 'validate']: assert c in r.stdout
 
 def test_import_schema_in_fresh_process():
-    r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.COLUMNS))'], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.COLUMNS))'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and int(r.stdout) >= 25
 
 def test_validate_seed_payload(cli):

@@ -5,9 +5,8 @@ in a fresh venv from the same files the image copies, work: training trains and 
 import json, os, re, shlex, shutil, socket, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest, yaml
+from conftest import ROOT, BIN
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DOCKER = ROOT / 'docker'
 
 
@@ -48,7 +47,7 @@ def test_compose_file_validates():
         subprocess.run(['apt-get', 'update', '-qq'], check=True, timeout=600, capture_output=True)
         subprocess.run(['apt-get', 'install', '-y', '-qq', 'docker-compose'], check=True, timeout=900, capture_output=True,
                        env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
-    r = subprocess.run(['docker-compose', '-f', str(DOCKER / 'docker-compose.yml'), 'config'], capture_output=True, text=True)
+    r = subprocess.run(['docker-compose', '-f', str(DOCKER / 'docker-compose.yml'), 'config'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     cfg = yaml.safe_load(r.stdout)
     s = cfg['services']
@@ -62,7 +61,7 @@ def test_compose_file_validates():
 
 
 def test_dockerfiles_pass_hadolint():
-    r = subprocess.run([str(BIN / 'hadolint'), str(DOCKER / 'Dockerfile.serving'), str(DOCKER / 'Dockerfile.training')], capture_output=True, text=True)
+    r = subprocess.run([str(BIN / 'hadolint'), str(DOCKER / 'Dockerfile.serving'), str(DOCKER / 'Dockerfile.training')], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -3,9 +3,8 @@ notebook in data-flow order, every exported function has its API reference, and 
 import re, subprocess, sys
 from pathlib import Path
 import yaml
+from conftest import ROOT, BIN
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def test_every_notebook_is_in_the_sidebar_in_data_flow_order():
@@ -16,7 +15,7 @@ def test_every_notebook_is_in_the_sidebar_in_data_flow_order():
 
 
 def test_proc_nbs_gives_every_page_with_the_api_reference():
-    r = subprocess.run([str(BIN / 'python'), '-c', 'from nbdev.serve import proc_nbs; print(proc_nbs(force=True))'], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([str(BIN / 'python'), '-c', 'from nbdev.serve import proc_nbs; print(proc_nbs(force=True))'], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     proc = Path(r.stdout.strip().splitlines()[-1])
     assert {p.name for p in proc.glob('*.ipynb')} >= {p.name for p in (ROOT / 'nbs').glob('*.ipynb')}
@@ -43,7 +42,7 @@ def test_readme_commands_run_as_written(tmp_path):
     blocks = runnable_blocks((ROOT / 'README.md').read_text())
     assert len(blocks) >= 4
     env = {'PATH': f"{BIN}:/usr/bin:/bin", 'HOME': str(tmp_path)}
-    subprocess.run(['rm', '-rf', '/tmp/readme-demo'])
+    subprocess.run(['rm', '-rf', '/tmp/readme-demo'], timeout=900)
     for b in blocks:
         r = subprocess.run(['bash', '-euo', 'pipefail', '-c', b], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, (b, r.stdout[-2000:], r.stderr[-3000:])

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from clinical_ml.features import load_spec, features_for
 from clinical_ml.generate import read_data
+from conftest import BIN, free_port
 
-BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope='module')
 def raw(tmp_path_factory):
@@ -15,9 +15,6 @@ def raw(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     return d
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 @pytest.fixture
 def dask_cluster():

@@ -3,9 +3,8 @@ report (checked in headless Chromium), resume after a failed stage, parameter er
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, yaml
+from conftest import ROOT, BIN
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 CONFIG = ROOT / 'config' / 'pipeline.yaml'
 
 
@@ -43,6 +42,7 @@ def test_every_stage_its_outputs_the_model_and_the_report(run):
     s = json.loads((out / 'summary.json').read_text())
     assert s['test']['roc_auc'] == round(rep['test']['roc_auc']['value'], 4)
     assert 'test ROC-AUC' in r.stdout and 'oracle ceiling' in r.stdout and 'serve it: MODEL_DIR=' in r.stdout
+    assert 'registered: models:/clinical-ml/' in r.stdout and 'models:/m-' not in r.stdout, r.stdout
     import mlflow
     client = mlflow.MlflowClient(tracking_uri=env['MLFLOW_TRACKING_URI'])
     champ = client.get_model_version_by_alias('clinical-ml', 'champion')
@@ -77,6 +77,31 @@ def test_resume_after_a_failed_stage(run, tmp_path):
     assert (s['generate']['skipped'], s['features']['skipped'], s['train']['skipped']) == (True, True, False)
 
 
+def test_resume_is_never_stale(run, tmp_path):
+    "An unchanged re-run runs nothing; a changed value in the training config's file (same path) retrains."
+    d, env, _ = run
+    r = pipeline(d / 'run', env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((d / 'run' / 'summary.json').read_text())['stages']
+    assert all(v['skipped'] for v in s.values()), s
+    train_cfg = tmp_path / 'training.yaml'
+    train_cfg.write_text((ROOT / 'config' / 'training_config.yaml').read_text())
+    cfg = yaml.safe_load(CONFIG.read_text()); cfg['stages']['train']['config'] = str(train_cfg)
+    (tmp_path / 'p.yaml').write_text(yaml.safe_dump(cfg))
+    assert pipeline(d / 'run', tmp_path / 'p.yaml', env).returncode == 0  # a new path: a new parameter, so train re-runs once
+    r = pipeline(d / 'run', tmp_path / 'p.yaml', env)
+    s = json.loads((d / 'run' / 'summary.json').read_text())['stages']
+    assert r.returncode == 0 and all(v['skipped'] for v in s.values()), s
+    train_cfg.write_text(train_cfg.read_text().replace('min_sensitivity: 0.8', 'min_sensitivity: 0.75'))  # same file, new content
+    r = pipeline(d / 'run', tmp_path / 'p.yaml', env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((d / 'run' / 'summary.json').read_text())['stages']
+    assert (s['generate']['skipped'], s['features']['skipped'], s['train']['skipped'], s['error_analysis']['skipped']) == (True, True, False, False), s
+    assert 'changed: file:config' in r.stderr, r.stderr[-3000:]
+    rep = json.loads((d / 'run' / 'train' / 'train_report.json').read_text())
+    assert 'sensitivity >= 0.75' in rep['threshold']['explanation']
+
+
 def test_bad_parameters_name_the_notebook_and_the_parameter(tmp_path):
     for stage, params, msg in [('train', {'n_trails': 5}, "nbs/04_train.ipynb has no parameter 'n_trails'"),
                                ('generate', {'num_patients': 'many'}, "parameter 'num_patients' of nbs/01_generate.ipynb takes int")]:
@@ -93,7 +118,7 @@ def test_bad_parameters_name_the_notebook_and_the_parameter(tmp_path):
 def test_papermill_directly_from_any_directory(run, tmp_path):
     d, _, _ = run
     r = subprocess.run([str(BIN / 'papermill'), str(ROOT / 'nbs' / '04_train.ipynb'), str(tmp_path / 'out.ipynb'),
-                        '-p', 'data', str(d / 'run' / 'data' / 'features'), '-p', 'output', str(tmp_path / 'train'), '-p', 'n_trials', '1',
+                        '-p', 'run_stage', 'True', '-p', 'data', str(d / 'run' / 'data' / 'features'), '-p', 'output', str(tmp_path / 'train'), '-p', 'n_trials', '1',
                         '-y', 'overrides: {hpo: {algorithms: [lightgbm]}, evaluation: {bootstrap: 0}, mlflow: {enabled: false}}'],
                        cwd=tmp_path, capture_output=True, text=True, timeout=600)  # config: the default, relative to the project root
     assert r.returncode == 0, r.stderr[-3000:]

@@ -2,22 +2,18 @@
 import json, os, re, socket, subprocess, sys, threading, time
 from pathlib import Path
 import httpx, pytest
+from conftest import ROOT, BIN, free_port
 
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
 SEED = json.loads((ROOT/'config'/'example_request.json').read_text())
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp('serve')
-    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '2500', '--output_dir', str(d/'raw'), '--seed', '6'], capture_output=True, text=True)
+    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '2500', '--output_dir', str(d/'raw'), '--seed', '6'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     (d/'cfg.yaml').write_text('hpo: {n_trials: 2, algorithms: [lightgbm]}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\nmlflow: {enabled: false}\n')
-    r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(d/'cfg.yaml'), '--data', str(d/'raw'), '--output', str(d/'out')], capture_output=True, text=True)
+    r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(d/'cfg.yaml'), '--data', str(d/'raw'), '--output', str(d/'out')], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     return d/'out'/'model'
 
@@ -108,7 +104,7 @@ def test_gunicorn_two_workers_reload_reaches_all_drops_nothing_and_metrics_sum_w
 def test_model_uri_from_registry(tmp_path):
     "MODEL_URI=models:/clinical-ml@champion: the alias is resolved through the MLflow registry at start-up."
     env = {'MLFLOW_TRACKING_URI': f'sqlite:///{tmp_path}/mlflow.db'}
-    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '1500', '--output_dir', str(tmp_path/'raw'), '--seed', '8'], capture_output=True, text=True)
+    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '1500', '--output_dir', str(tmp_path/'raw'), '--seed', '8'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     (tmp_path/'cfg.yaml').write_text('hpo: {n_trials: 1, algorithms: [lightgbm], timeout_minutes: 30}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\n')
     r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(tmp_path/'cfg.yaml'), '--data', str(tmp_path/'raw'), '--output', str(tmp_path/'out')],
@@ -159,3 +155,22 @@ def test_chunked_body_over_the_limit_is_refused(model_dir, tmp_path):
         r = httpx.post(url + '/predict', content=iter([b'{"a": "' + b'x' * 60_000, b'y' * 60_000 + b'"}']), headers={'content-type': 'application/json'})
         assert r.status_code == 413 and 'larger than 100000 bytes' in r.json()['detail']
     finally: stop(p)
+
+
+SERVING_IMPORTS = '''
+import json, os, sys
+from fastapi.testclient import TestClient
+from clinical_ml.serve import create_app
+with TestClient(create_app()) as c:
+    r = c.post('/predict', json=json.loads(sys.argv[1]))
+    assert r.status_code == 200, r.text
+print(json.dumps(sorted(m for m in ('clinical_ml.train', 'clinical_ml.generate', 'clinical_ml.pipeline', 'optuna', 'papermill',
+                                     'dask', 'distributed', 'shap') if m in sys.modules)))
+'''
+
+def test_serving_loads_no_training_stack(model_dir):
+    "Importing the app, loading a model and answering a prediction import none of the training stack."
+    r = subprocess.run([sys.executable, '-c', SERVING_IMPORTS, json.dumps(SEED)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, 'MODEL_DIR': str(model_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [], r.stdout

@@ -2,8 +2,8 @@
 import json, subprocess, sys, textwrap
 from pathlib import Path
 import pandas as pd, pytest, yaml
+from conftest import BIN
 
-BIN = Path(sys.executable).parent
 SMALL = {'hpo': {'n_trials': 2, 'algorithms': ['lightgbm', 'xgboost'], 'timeout_minutes': 30}, 'cross_validation': {'n_splits': 2},
          'feature_selection': {'max_features': 25}, 'evaluation': {'bootstrap': 30}}
 
@@ -11,7 +11,7 @@ SMALL = {'hpo': {'n_trials': 2, 'algorithms': ['lightgbm', 'xgboost'], 'timeout_
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp('train')
     env = {'MLFLOW_TRACKING_URI': f'sqlite:///{d}/mlflow.db'}
-    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '3000', '--output_dir', str(d/'raw'), '--seed', '4'], capture_output=True, text=True)
+    r = subprocess.run([str(BIN/'clinical-ml'), 'generate', '--num_patients', '3000', '--output_dir', str(d/'raw'), '--seed', '4'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     (d/'cfg.yaml').write_text(yaml.safe_dump(SMALL))
     def train(out, *extra):
@@ -83,3 +83,21 @@ def test_data_missing_required_column(run, tmp_path):
     r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(tmp_path/'cfg.yaml'), '--data', str(tmp_path/'raw'), '--output', str(tmp_path/'o')],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and 'gender: required column is missing' in r.stderr
+
+READ_OBVIOUS = textwrap.dedent('''
+    import json, sys, mlflow, pandas as pd
+    raw = pd.read_parquet(sys.argv[1])  # hive partitions and dictionary-encoded strings come back as categories
+    cats = sorted(c for c in raw.columns if isinstance(raw[c].dtype, pd.CategoricalDtype))
+    out = mlflow.pyfunc.load_model("models:/clinical-ml@champion").predict(raw)
+    print(json.dumps({"categorical": cats, "rows": len(raw), "out": len(out), "ok": bool(out.probability.between(0, 1).all())}))
+''')
+
+def test_registered_model_takes_the_data_as_pandas_reads_it(run):
+    import os
+    r = subprocess.run([sys.executable, '-c', READ_OBVIOUS, str(run['dir']/'raw')], capture_output=True, text=True, cwd=run['dir'],
+                       env={**os.environ, **run['env']}, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {'year', 'gender'} <= set(res['categorical']), res
+    assert res['out'] == res['rows'] and res['ok'], res
+    assert run['result']['mlflow']['registered_uri'] == f"models:/clinical-ml/{run['result']['mlflow']['registered_version']}"
