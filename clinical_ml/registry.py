@@ -14,7 +14,7 @@ from . import layout
 from .model import EXAMPLE, ClinicalModel, PyfuncModel, load_model, signature
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'log_run', 'promote', 'load_registered', 'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'load_registered', 'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -35,6 +35,17 @@ def flat(d: dict, prefix: str = '') -> dict:
         else: out[f'{prefix}{k}'] = v
     return out
 
+def experiment(name: str,  # the MLflow experiment
+               uri: str,  # the tracking URI
+              ) -> str:
+    "Make `name` the active experiment, creating it with its artifacts beside a SQLite store (not in the working directory)."
+    import mlflow
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(name) is None:
+        loc = (Path(uri[len('sqlite:///'):]).resolve().parent / 'mlartifacts').as_uri() if uri.startswith('sqlite:///') else None
+        mlflow.create_experiment(name, artifact_location=loc)
+    return mlflow.set_experiment(name).experiment_id
+
 def log_run(model: ClinicalModel,  # the trained model
             report: dict,  # the training report
             cfg: dict,  # the training config
@@ -45,7 +56,7 @@ def log_run(model: ClinicalModel,  # the trained model
     import mlflow
     mcfg, uri = cfg['mlflow'], tracking_uri(cfg)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(mcfg['experiment'])
+    experiment(mcfg['experiment'], uri)
     with mlflow.start_run() as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flat(cfg).items()})
         mlflow.log_params({'algorithm': model.info['algorithm'], **{f'best.{k}': v for k, v in model.info['params'].items()},
