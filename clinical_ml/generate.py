@@ -517,7 +517,7 @@ def _merge_year(tmp: str, kind: str, year: int, dest: str) -> int:
 log = logging.getLogger('clinical_ml.generate')
 
 # %% ../nbs/01_generate.ipynb #acd358f1
-def generate(output_dir: str | Path,  # where to write the data (must not exist unless overwrite)
+def generate(output_dir: str | Path = 'data/raw',  # where to write the data (must not exist unless overwrite)
              num_patients: int = 1000,  # patients to simulate
              years_per_patient: float = 5.0,  # mean years of follow-up per patient
              prevalence: float = 0.07,  # share of patient-year rows with target = 1
