@@ -125,7 +125,7 @@ def main():
     (work / 'bodies.json').write_text(json.dumps(items[:500]))
     (work / 'mlflow_bodies.json').write_text(json.dumps([{'dataframe_records': [b]} for b in items[:500]]))
     if not (work / 'store.db').exists():
-        from clinical_ml.serve import build_store
+        from clinical_ml.store import build_store
         build_store(work / 'raw', work / 'store.db')
     res = dict(seconds_per_run=a.seconds, floor=floor(work, items))
     print('floor', res['floor'], flush=True)

@@ -14,69 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
-from scipy.special import ndtri, expit
+from scipy.special import expit
 
 from . import layout, schema
+from .keyed_random import choice, normal, patient_keys, poisson, row_keys, subseed, uniform
 from .cluster import run_tasks, using_client
 from .schema import COLUMNS
 
 # %% auto #0
-__all__ = ['SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'patient_keys', 'uniform', 'normal',
-           'row_keys', 'choice', 'poisson', 'SimParams', 'calibrate', 'simulate', 'generate', 'read_data',
-           'bayes_ceiling']
-
-# %% ../nbs/01_generate.ipynb #b33318bd
-_U = np.uint64
-_C1, _C2, _C3, _GOLD = _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB), _U(0xD6E8FEB86659FD93), _U(0x9E3779B97F4A7C15)
-
-def _mix(z):
-    "SplitMix64 finaliser: a bijective scramble of uint64 values."
-    with np.errstate(over='ignore'):
-        z = (z ^ (z >> _U(30))) * _C1
-        z = (z ^ (z >> _U(27))) * _C2
-        return z ^ (z >> _U(31))
-
-def patient_keys(seed: int,  # the run's seed
-                 idx,  # patient indices (integers)
-                ) -> np.ndarray:
-    "One uint64 key per patient, from (seed, index) only."
-    with np.errstate(over='ignore'):
-        return _mix(_mix(_U(seed) * _GOLD + _U(0x632BE59BD9B4E019)) ^ (np.asarray(idx, dtype=np.uint64) * _GOLD))
-
-def uniform(keys,  # uint64 keys (one per patient or per row)
-            stream: int,  # which random variable (a distinct integer per use)
-           ) -> np.ndarray:
-    "Uniforms in (0, 1), one per key, independent across streams."
-    with np.errstate(over='ignore'):
-        z = _mix(keys ^ (_U(stream + 1) * _C3))
-    return ((z >> _U(11)).astype(np.float64) + 0.5) * (1.0 / 2**53)
-
-def normal(keys, stream: int) -> np.ndarray:
-    "Standard normal draws, one per key."
-    return ndtri(uniform(keys, stream))
-
-# %% ../nbs/01_generate.ipynb #ba97d9fd
-def row_keys(pkeys, k) -> np.ndarray:
-    "Keys of rows (patient key, year index k)."
-    with np.errstate(over='ignore'):
-        return _mix(pkeys + np.asarray(k, dtype=np.uint64) * _C2)
-
-# %% ../nbs/01_generate.ipynb #63de3855
-def choice(u, probs) -> np.ndarray:
-    "Index drawn from `probs` for each uniform in `u`."
-    cdf = np.cumsum(probs) / np.sum(probs)
-    return np.minimum(np.searchsorted(cdf, u, side='right'), len(cdf) - 1)
-
-def poisson(u, lam, cap: int = 60) -> np.ndarray:
-    "Poisson(`lam`) draws by inverse transform of uniforms `u`, capped at `cap`."
-    lam = np.broadcast_to(np.asarray(lam, float), np.shape(u))
-    p = np.exp(-lam); F = p.copy(); n = np.zeros(np.shape(u), np.int32)
-    for i in range(1, cap + 1):
-        more = u > F
-        if not more.any(): break
-        n += more
-        p = p * lam / i; F = F + p
-    return n
+__all__ = ['SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'SimParams', 'calibrate', 'simulate',
+           'generate', 'read_data', 'bayes_ceiling']
 
 # %% ../nbs/01_generate.ipynb #38b10a98
 @dataclass
@@ -261,7 +208,7 @@ def calibrate(p: SimParams,  # simulator parameters
               pilot: int = 20_000,  # patients in the pilot cohort
              ) -> float:
     "The hazard intercept that gives `p.prevalence` positive rows."
-    q = SimParams(**{**asdict(p), 'seed': int(_mix(_U(p.seed) ^ _U(0xA5A5A5A5)) % _U(2**62))})
+    q = SimParams(**{**asdict(p), 'seed': subseed(p.seed, 0xA5A5A5A5)})
     pt = _patients(q, np.arange(pilot)); r = _rows(pt)
     lin = _linear_risk(pt, r, _physiology(pt, r))
     lo, hi = -20.0, 5.0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_serve.ipynb #41ad403d
 from __future__ import annotations
-import asyncio, hashlib, hmac, json, logging, os, sqlite3, tempfile, threading, time, uuid
+import asyncio, hashlib, hmac, json, logging, os, tempfile, threading, time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,15 +21,15 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import features, schema
+from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, Observe, setup_logging, access, metrics_text
+from .store import Store, build_store
 
 # %% auto #0
-__all__ = ['log', 'STORE_COLUMNS', 'REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'access', 'API_KEY_HEADER',
-           'router', 'app', 'Settings', 'settings_table', 'Served', 'load_served', 'State', 'reload_file', 'load_all',
-           'maybe_reload', 'trigger_reload', 'build_store', 'Store', 'PredictRequest', 'PredictResponse',
-           'BatchRequest', 'confidence', 'route', 'collect', 'score', 'JsonFormatter', 'metrics_text', 'lifespan',
-           'create_app', 'check_key', 'require_key', 'answers', 'parse', 'parse_batch', 'predict_many', 'predict_each',
-           'Batcher', 'Observe', 'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features',
-           'reload', 'metrics']
+__all__ = ['log', 'API_KEY_HEADER', 'router', 'app', 'Settings', 'settings_table', 'Served', 'load_served', 'State',
+           'reload_file', 'load_all', 'maybe_reload', 'trigger_reload', 'PredictRequest', 'PredictResponse',
+           'BatchRequest', 'confidence', 'route', 'collect', 'score', 'lifespan', 'create_app', 'check_key',
+           'require_key', 'answers', 'parse', 'parse_batch', 'predict_many', 'predict_each', 'Batcher', 'invalid',
+           'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'reload', 'metrics']
 
 # %% ../nbs/06_serve.ipynb #74972b25
 class Settings(BaseModel):
@@ -140,59 +140,6 @@ def trigger_reload(state: State) -> int:
     state.generation = g
     return g
 
-# %% ../nbs/06_serve.ipynb #dba36ee3
-STORE_COLUMNS = [c for c, col in schema.COLUMNS.items() if col.role != 'target']
-_STORE_READ = ','.join(c for c in STORE_COLUMNS if schema.COLUMNS[c].role != 'unit')  # stored canonical: units are not read back
-
-def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of generate)
-                path: str | Path,  # the SQLite file to write
-               ) -> int:
-    "Write every patient-year of `data_dir` (canonical units) into a SQLite store; return the number of rows."
-    import pyarrow.dataset as ds
-    path = Path(path); tmp = path.with_suffix('.tmp')
-    tmp.unlink(missing_ok=True)
-    con = sqlite3.connect(tmp)
-    n = 0
-    for b in ds.dataset(data_dir, format='parquet', partitioning='hive', exclude_invalid_files=True).to_batches(batch_size=200_000):
-        df = schema.to_canonical(b.to_pandas())
-        df = df[[c for c in STORE_COLUMNS if c in df]].astype({'year': 'int64'})
-        for c in df.columns:
-            if isinstance(df[c].dtype, pd.CategoricalDtype) or df[c].dtype == 'boolean': df[c] = df[c].astype(object)
-        df.to_sql('records', con, if_exists='append', index=False)
-        n += len(df)
-    con.execute('CREATE UNIQUE INDEX IF NOT EXISTS key ON records(patient_id, year)')
-    con.commit(); con.close()
-    tmp.replace(path)
-    return n
-
-class Store:
-    "Read-only lookups of a patient's past years in a SQLite store (one connection per thread)."
-    def __init__(self, path: str | Path):
-        self.path = str(path); self.local = threading.local()
-        if not Path(self.path).exists(): raise FileNotFoundError(f'{self.path}: no feature store')
-    def _con(self):
-        if not hasattr(self.local, 'con'): self.local.con = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True, check_same_thread=False)
-        return self.local.con
-    def history(self, patient_id: str, before_year: int) -> list[dict]:
-        "The patient's records of years before `before_year`, oldest first."
-        return self.histories([(patient_id, before_year)])[0]
-
-    def histories(self, keys: list  # (patient_id, before_year) pairs
-                 ) -> list[list[dict]]:
-        "`history` of many patients, in one query per 500 of them (a batch asks once)."
-        ids, found = list(dict.fromkeys(k[0] for k in keys)), {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            cur = self._con().execute(f'SELECT {_STORE_READ} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
-            names = [d[0] for d in cur.description]
-            bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
-            for r in cur.fetchall():
-                rec = dict(zip(names, r))
-                for n in bools:
-                    if rec[n] is not None: rec[n] = bool(rec[n])
-                found.setdefault(rec['patient_id'], []).append(rec)
-        return [[r for r in found.get(pid, []) if r['year'] < year] for pid, year in keys]
-
 # %% ../nbs/06_serve.ipynb #86f1b70b
 class PredictRequest(schema.PatientYear):
     "One patient-year to score, optionally with that patient's earlier years."
@@ -252,44 +199,9 @@ def score(served: Served, groups: list[list[dict]]) -> np.ndarray:
     return m.predict_arrays(features.features_latest(groups, m.spec, keep=set(m.columns)))
 
 # %% ../nbs/06_serve.ipynb #caba0279
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
-
-REGISTRY = CollectorRegistry()
-REQUESTS = Counter('clinical_ml_requests_total', 'HTTP requests', ['endpoint', 'status'], registry=REGISTRY)
-LATENCY = Histogram('clinical_ml_request_seconds', 'Request latency', ['endpoint'], registry=REGISTRY,
-                    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
-PREDICTIONS = Counter('clinical_ml_predictions_total', 'Predictions', ['model_version', 'served_by', 'prediction'], registry=REGISTRY)
-BATCHES = Histogram('clinical_ml_batch_size', '/predict requests scored together', registry=REGISTRY, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
-
-class JsonFormatter(logging.Formatter):
-    "One JSON object per log line (a record whose message is a dict, or a JSON object, gives its fields)."
-    def format(self, r):
-        if isinstance(r.msg, dict): body = r.msg
-        else:
-            msg = r.getMessage()
-            try: body = json.loads(msg) if msg.startswith('{') else {'message': msg}
-            except ValueError: body = {'message': msg}
-        return json.dumps({'ts': datetime.fromtimestamp(r.created, timezone.utc).isoformat(), 'level': r.levelname, 'logger': r.name, **body})
-
-def _setup_logging():
-    h = logging.StreamHandler(); h.setFormatter(JsonFormatter())
-    for name in ('clinical_ml.serve', 'clinical_ml.access'):
-        lg = logging.getLogger(name); lg.handlers[:] = [h]; lg.setLevel(logging.INFO); lg.propagate = False
-
-access = logging.getLogger('clinical_ml.access')
-
-def metrics_text() -> bytes:
-    "The Prometheus exposition of the metrics: of every worker process when `PROMETHEUS_MULTIPROC_DIR` is set (as `clinical-ml serve --workers N` does)."
-    if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # each process writes its values to files there; a scrape sums them
-        from prometheus_client import multiprocess
-        r = CollectorRegistry(); multiprocess.MultiProcessCollector(r)
-        return generate_latest(r)
-    return generate_latest(REGISTRY)
-
-# %% ../nbs/06_serve.ipynb #ba2c35e4
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    _setup_logging()
+    setup_logging()
     s = app.state.settings
     state = State(generation=_read_generation(s), settings=s)
     load_all(state)
@@ -427,45 +339,7 @@ class Batcher:
             if isinstance(out, Exception): fut.set_exception(out)
             else: fut.set_result(out)
 
-# %% ../nbs/06_serve.ipynb #e4c0a536
-class Observe:
-    "ASGI middleware: request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
-    def __init__(self, app, limit: int = 20 * 2**20): self.app, self.limit = app, limit  # limit: the largest body in bytes
-    async def __call__(self, scope, receive, send):
-        if scope['type'] != 'http': return await self.app(scope, receive, send)
-        t, headers = time.perf_counter(), dict(scope['headers'])
-        rid = headers.get(b'x-request-id', b'').decode('latin-1')[:64] or uuid.uuid4().hex
-        limit, seen, status, answered = self.limit, [0], [0], [False]
-        too_big = lambda *a: JSONResponse({'detail': f'request body larger than {limit} bytes'}, status_code=413)(*a)
-        async def tagged(msg):
-            if answered[0]: return  # we refused the request ourselves: the app's own answer is dropped
-            if msg['type'] == 'http.response.start':
-                status[0] = msg['status']
-                msg['headers'] = [*msg.get('headers', []), (b'x-request-id', rid.encode())]
-            await send(msg)
-        async def counted():  # the limit holds for chunked bodies too, which carry no content-length
-            msg = await receive()
-            seen[0] += len(msg.get('body', b''))
-            if seen[0] > limit and not status[0]:  # answer 413 now; the app sees the client gone and stops reading
-                await too_big(scope, receive, tagged); answered[0] = True
-                return {'type': 'http.disconnect'}
-            return msg
-        try:
-            if int(headers.get(b'content-length', b'0') or 0) > limit: await too_big(scope, receive, tagged); answered[0] = True
-            else: await self.app(scope, counted, tagged)
-        except Exception as e:
-            if answered[0]: pass  # the app stopped because we refused the body (it saw the client leave)
-            elif status[0]: raise  # the response has started: nothing else can be sent
-            else:
-                log.error(json.dumps({'event': 'unhandled', 'request_id': rid, 'error': type(e).__name__}))
-                await JSONResponse({'detail': 'internal error', 'request_id': rid}, status_code=500)(scope, receive, tagged)
-        dt = time.perf_counter() - t
-        path = scope['route'].path if scope.get('route') is not None else 'other'
-        REQUESTS.labels(path, str(status[0])).inc(); LATENCY.labels(path).observe(dt)
-        if access.isEnabledFor(logging.INFO):
-            access.info({'request_id': rid, 'method': scope['method'], 'path': path, 'status': status[0],
-                         'latency_ms': round(dt * 1000, 2), **scope.get('state', {}).get('log', {})})
-
+# %% ../nbs/06_serve.ipynb #a1fd8d3b
 def _json_body(model: type[BaseModel]) -> dict:
     "OpenAPI of a route that reads a JSON body of `model` itself, and takes the API key."
     return {'requestBody': {'required': True, 'content': {'application/json': {'schema': {'$ref': f'#/components/schemas/{model.__name__}'}}}},

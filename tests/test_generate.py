@@ -3,7 +3,8 @@ import hashlib, json
 from pathlib import Path
 import pyarrow.parquet as pq
 from clinical_ml import schema
-from clinical_ml.generate import generate, dask_client, read_data
+from clinical_ml.generate import generate, read_data
+from clinical_ml.cluster import dask_client
 
 def digest(d: Path) -> dict:
     return {str(f.relative_to(d)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(d.rglob('*.parquet'))}
