@@ -14,6 +14,20 @@ def test_every_notebook_is_in_the_sidebar_in_data_flow_order():
     assert side == ['index.ipynb'] + sorted(n for n in nbs if n != 'index.ipynb')  # 00_schema … 08_pipeline: the data flow
 
 
+def test_notebooks_open_as_documents():
+    "Opened in JupyterLab, every notebook shows its title and purpose first, before any code."
+    import json
+    for p in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb')):
+        cells = json.loads(p.read_text())['cells']
+        assert cells[0]['cell_type'] == 'markdown' and ''.join(cells[0]['source']).startswith('# '), p.name
+        assert cells[1]['cell_type'] == 'markdown', p.name  # the purpose, before the imports and the parameters
+
+
+def test_no_mlflow_store_inside_the_notebooks():
+    "Running the notebooks (make test runs them before pytest) leaves no MLflow store or artifacts in nbs/."
+    assert not [p.name for p in (ROOT / 'nbs').iterdir() if p.name in ('mlruns', 'mlartifacts', 'mlflow.db')]
+
+
 def test_proc_nbs_gives_every_page_with_the_api_reference():
     r = subprocess.run([str(BIN / 'python'), '-c', 'from nbdev.serve import proc_nbs; print(proc_nbs(force=True))'], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -21,7 +35,7 @@ def test_proc_nbs_gives_every_page_with_the_api_reference():
     assert {p.name for p in proc.glob('*.ipynb')} >= {p.name for p in (ROOT / 'nbs').glob('*.ipynb')}
     import json
     from clinical_ml import _modidx
-    page_of = {re.sub(r'^\d+_', '', p.stem): p.name for p in (ROOT / 'nbs').glob('*.ipynb')}
+    page_of = {re.sub(r'^\d+[a-z]?_', '', p.stem): p.name for p in (ROOT / 'nbs').glob('*.ipynb')}
     checked = 0
     for mod, syms in _modidx.d['syms'].items():
         for sym, (doc, _) in syms.items():
