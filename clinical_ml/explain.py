@@ -17,7 +17,7 @@ __all__ = ['log', 'shap_values', 'explain']
 log = logging.getLogger('clinical_ml.explain')
 
 def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
-    "SHAP values (log-odds) of each feature for each row of X, for a `train.ClinicalModel` with a tree booster."
+    "SHAP values (log-odds) of each feature for each row of X, for a `model.ClinicalModel` with a tree booster."
     import shap
     prep, clf = model.pipeline.named_steps['prep'], model.pipeline.named_steps['model']
     Z = prep.transform(X[model.columns])
@@ -26,7 +26,7 @@ def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
     if sv.ndim == 3: sv = sv[:, :, 1]
     return pd.DataFrame(sv, columns=prep.get_feature_names_out(), index=X.index)
 
-def explain(model,  # a trained `train.ClinicalModel`
+def explain(model,  # a trained `model.ClinicalModel`
             X: pd.DataFrame,  # feature rows to explain (a sample of the test)
             out_dir: str | Path,  # where to write the plots
             n_patients: int = 3,  # per-patient plots for this many highest-risk rows
