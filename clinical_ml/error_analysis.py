@@ -20,8 +20,8 @@ from .split import make_split
 
 # %% auto #0
 __all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'SUGGESTIONS', 'load_test', 'slice_metrics',
-           'label_uncertainty', 'error_patterns', 'importance_stability', 'drift', 'recommendations', 'html_page',
-           'figures', 'summary_markdown', 'analyze']
+           'label_uncertainty', 'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures',
+           'summary_markdown', 'analyze']
 
 # %% ../nbs/07_error_analysis.ipynb #a72fdb94
 log = logging.getLogger('clinical_ml.error_analysis')
@@ -260,21 +260,6 @@ def recommendations(res: dict  # the results of `analyze`
     return sorted(out, key=lambda r: -r['score'])
 
 # %% ../nbs/07_error_analysis.ipynb #3fb93553
-def html_page(title: str,  # page title
-              blocks: list,  # ('md', markdown) | ('fig', plotly figure) | ('table', DataFrame)
-             ) -> str:
-    "A self-contained HTML page: markdown, tables and plotly figures (plotly.js embedded once)."
-    import mistune, plotly.offline
-    parts = []
-    for kind, x in blocks:
-        if kind == 'md': parts.append(mistune.html(x))
-        elif kind == 'fig': parts.append(x.to_html(full_html=False, include_plotlyjs=False))
-        elif kind == 'table': parts.append(x.to_html(classes='t', border=0, na_rep='–', float_format=lambda v: f'{v:.3f}'))
-    css = ('body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}'
-           'table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}')
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title><style>{css}</style>'
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>' + '\n'.join(parts) + '</body></html>')
-
 def figures(res: dict) -> dict:
     "The report's plotly figures."
     import plotly.express as px, plotly.graph_objects as go
@@ -377,7 +362,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     for name in ('false_positives', 'false_negatives'):
         blocks.append(('md', f"### Most confident {name.replace('_', ' ')}"))
         blocks.append(('table', pd.DataFrame(res['error_patterns'][name]['distinguishing'])))
-    layout.write_text(output / layout.REPORT_HTML, html_page('clinical-ml error analysis', blocks))
+    layout.write_text(output / layout.REPORT_HTML, layout.html_page('clinical-ml error analysis', blocks))
     layout.write_text(output / layout.REPORT_MD, md)
     worst = res['slices'].dropna(subset=['roc_auc']).head(1)
     key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr,

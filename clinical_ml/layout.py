@@ -16,7 +16,7 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS', 'TRAIN_REPORT',
            'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs',
            'project_root', 'project_path', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts',
-           'read_columns', 'data_source', 'read_oracle']
+           'read_columns', 'data_source', 'read_oracle', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -131,3 +131,19 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     o = pq.read_table(d, partitioning='hive', columns=columns, filters=filters).to_pandas()
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
+
+# %% ../nbs/00a_layout.ipynb #dedb5c52
+def html_page(title: str,  # page title
+              blocks: list,  # ('md', markdown) | ('fig', plotly figure) | ('table', DataFrame)
+             ) -> str:
+    "A self-contained HTML page: markdown, tables and plotly figures (plotly.js embedded once)."
+    import mistune, plotly.offline
+    parts = []
+    for kind, x in blocks:
+        if kind == 'md': parts.append(mistune.html(x))
+        elif kind == 'fig': parts.append(x.to_html(full_html=False, include_plotlyjs=False))
+        elif kind == 'table': parts.append(x.to_html(classes='t', border=0, na_rep='–', float_format=lambda v: f'{v:.3f}'))
+    css = ('body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}'
+           'table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}')
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title><style>{css}</style>'
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>' + '\n'.join(parts) + '</body></html>')

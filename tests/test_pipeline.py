@@ -124,3 +124,24 @@ def test_papermill_directly_from_any_directory(run, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / 'train' / 'model' / 'model.joblib').exists()
     assert json.loads((tmp_path / 'train' / 'train_report.json').read_text())['hpo']['trials'] >= 1
+
+
+def test_changing_library_code_reruns_the_stages_that_use_it(tmp_path):
+    "On a copy of the project (its package first on the path): editing a module re-runs exactly the stages that run it."
+    import shutil
+    proj = tmp_path / 'project'
+    for part in ('clinical_ml', 'nbs', 'config'): shutil.copytree(ROOT / part, proj / part, ignore=shutil.ignore_patterns('__pycache__', 'mlruns', '_proc'))
+    shutil.copy(ROOT / 'settings.ini', proj / 'settings.ini')
+    env = {**os.environ, 'PYTHONPATH': str(proj), 'MLFLOW_TRACKING_URI': f'sqlite:///{tmp_path}/mlflow.db'}
+    def run_and_skipped():
+        r = pipeline(tmp_path / 'run', proj / 'config' / 'pipeline.yaml', env, cwd=proj)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r, {k: v['skipped'] for k, v in json.loads((tmp_path / 'run' / 'summary.json').read_text())['stages'].items()}
+    run_and_skipped()
+    with open(proj / 'clinical_ml' / 'error_analysis.py', 'a') as f: f.write('\n# an edit\n')
+    r, skipped = run_and_skipped()
+    assert skipped == {'generate': True, 'features': True, 'train': True, 'error_analysis': False}, skipped
+    assert 'changed: code:error_analysis' in r.stderr, r.stderr[-3000:]
+    with open(proj / 'clinical_ml' / 'features.py', 'a') as f: f.write('\n# an edit\n')
+    r, skipped = run_and_skipped()
+    assert skipped == {'generate': True, 'features': False, 'train': False, 'error_analysis': False}, skipped
