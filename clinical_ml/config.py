@@ -27,6 +27,7 @@ class DaskConfig(_Section):
     n_workers: int = Field(2, ge=1, description='worker processes')
     threads_per_worker: int = Field(1, ge=1, description='threads per worker')
     memory_limit: str | int = Field('4GB', description="per worker, e.g. '4GB' (0: no limit)")
+    processes: bool = Field(False, description='workers as processes, or threads in the training process (the feature kernel is numpy and Arrow, which release the GIL; a memory limit applies to processes only)')
 
 class Processing(_Section):
     sample_fraction: float = Field(1.0, gt=0, le=1, description="share of the training pool's patients used (the original's subset for faster training)")

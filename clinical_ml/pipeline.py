@@ -254,16 +254,13 @@ def run_pipeline(config: str | Path = 'config/pipeline.yaml',  # the pipeline YA
 # %% ../nbs/08_pipeline.ipynb #ca391d20
 def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
     "Log the executed notebooks and the report to the training run; print the summary."
-    import mlflow
+    from clinical_ml.registry import log_to_run
     from clinical_ml import layout as L
     rep = L.read_json(Path(wired['train']['output']) / L.TRAIN_REPORT, 'training report')
     ea = L.read_json(Path(wired['error_analysis']['output']) / L.REPORT_JSON, 'error-analysis summary')
     run_id = (rep.get('mlflow') or {}).get('run_id')
     if run_id:
-        mlflow.set_tracking_uri(tracking)
-        with mlflow.start_run(run_id=run_id):
-            for f in sorted(out.glob('[0-9][0-9]_*.ipynb')): mlflow.log_artifact(str(f), 'pipeline/notebooks')
-            mlflow.log_artifacts(wired['error_analysis']['output'], 'pipeline/report')
+        log_to_run(run_id, tracking, {'pipeline/notebooks': sorted(out.glob('[0-9][0-9]_*.ipynb')), 'pipeline/report': [Path(wired['error_analysis']['output'])]})
     t, o = rep['test'], rep.get('oracle', {})
     summary = dict(run_dir=str(out), stages={k: {'seconds': v.get('seconds'), 'skipped': v['skipped']} for k, v in done.items()},
                    test={k: round(t[k]['value'], 4) for k in ('roc_auc', 'pr_auc', 'ece', 'sensitivity', 'specificity', 'ppv')},

@@ -14,7 +14,8 @@ from . import layout
 from .model import EXAMPLE, ClinicalModel, PyfuncModel, load_model, signature
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'load_registered', 'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'load_registered',
+           'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -95,6 +96,20 @@ def promote(name: str,  # registered model name
         return True
     log.info('model %s version %s registered; champion stays version %s (%.4f >= %.4f)', name, mv.version, cur.version, best, auc)
     return False
+
+# %% ../nbs/03e_registry.ipynb #5d0e579b
+def log_to_run(run_id: str,  # an existing run
+               uri: str,  # its tracking URI
+               artifacts: dict,  # artifact folder → files or directories to log there
+              ) -> None:
+    "Log files and directories to an existing run."
+    import mlflow
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_id=run_id):
+        for folder, paths in artifacts.items():
+            for p in map(Path, paths):
+                if p.is_dir(): mlflow.log_artifacts(str(p), folder)
+                else: mlflow.log_artifact(str(p), folder)
 
 # %% ../nbs/03e_registry.ipynb #00cc70c1
 def load_registered(uri: str  # an MLflow model URI

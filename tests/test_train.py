@@ -5,7 +5,7 @@ import pandas as pd, pytest, yaml
 from conftest import BIN
 
 SMALL = {'hpo': {'n_trials': 2, 'algorithms': ['lightgbm', 'xgboost'], 'timeout_minutes': 30}, 'cross_validation': {'n_splits': 2},
-         'feature_selection': {'max_features': 25}, 'evaluation': {'bootstrap': 30}}
+         'feature_selection': {'max_features': 25}, 'evaluation': {'bootstrap': 30}, 'processing': {'dask_config': {'n_workers': 1}}}
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
@@ -24,6 +24,7 @@ def run(tmp_path_factory):
 
 def test_artifacts_and_registry(run):
     res, d = run['result'], run['dir']
+    assert 'local Dask cluster: 1 thread workers' in run['first'].stderr  # processing.dask_config sized the cluster that computed the features
     assert {p.name for p in (d/'out'/'model').iterdir()} >= {'config.yaml', 'data_hash.txt', 'features.json', 'metrics.json', 'model.joblib', 'predictions.parquet', 'threshold.json'}
     assert res['mlflow']['registered_version'] >= 1 and res['mlflow']['champion'] is True
     m = json.loads((d/'out'/'model'/'metrics.json').read_text())
