@@ -30,25 +30,30 @@ class DaskConfig(_Section):
     processes: bool = Field(False, description='workers as processes, or threads in the training process (the feature kernel is numpy and Arrow, which release the GIL; a memory limit applies to processes only)')
 
 class Processing(_Section):
+    "Data volume and the resources of training."
     sample_fraction: float = Field(1.0, gt=0, le=1, description="share of the training pool's patients used (the original's subset for faster training)")
     memory_budget_mb: float = Field(2048, ge=64, description='sizes the feature-selection sample')
     dask_config: DaskConfig = Field(default_factory=DaskConfig, description='the Dask cluster used to compute features from raw data')
 
 class Smote(_Section):
+    "SMOTE oversampling (with `imbalance.method: smote`)."
     sampling_strategy: float = Field(0.1, gt=0, le=1, description='minority count after resampling, as a share of the majority')
     k_neighbors: int = Field(5, ge=1, description='neighbours SMOTE interpolates between')
     random_state: int = Field(42, description='seed of the resampling')
     max_rows: int = Field(200_000, ge=1, description="SMOTE's k-NN runs on at most this many rows of a fold (all positives kept)")
 
 class Imbalance(_Section):
+    "How the rare positive class is handled."
     method: Literal['none', 'class_weight', 'smote'] = Field('none', description='calibration is always fitted on un-resampled predictions')
     smote: Smote = Field(default_factory=Smote)
 
 class FeatureSelection(_Section):
+    "How the columns the model uses are chosen."
     method: Literal['none', 'importance', 'recursive_elimination'] = Field('importance', description='how columns are chosen')
     max_features: int = Field(60, ge=1, description='columns kept')
 
 class Hpo(_Section):
+    "The Optuna search over the boosting libraries and their hyper-parameters."
     enabled: bool = Field(True, description='False: the first algorithm with its defaults')
     n_trials: int = Field(20, ge=1, description='Optuna trials (a resumed study runs only the missing ones)')
     timeout_minutes: float = Field(8.0, gt=0, description='wall-clock bound of the search')
@@ -58,19 +63,23 @@ class Hpo(_Section):
     study_name: Optional[str] = Field(None, description='default: derived from the data and the config')
 
 class CrossValidation(_Section):
+    "The temporal, patient-grouped split."
     n_splits: int = Field(3, ge=1, description='temporal folds')
     test_size: float = Field(0.2, gt=0, lt=1, description='share of patients held out for the test')
     gap: int = Field(1, ge=0, description='years between the end of training and the validation year')
     test_years: int = Field(1, ge=1, description='latest years of the held-out patients that form the test')
 
 class Labels(_Section):
+    "The label trained on (diagnosis-year uncertainty)."
     strategy: Literal['exact', 'window'] = Field('exact', description='exact: the recorded year; window: recorded within `tolerance` years after the row')
     tolerance: int = Field(1, ge=0, description='years of the window label')
 
 class Calibration(_Section):
+    "How scores become probabilities."
     method: Literal['auto', 'isotonic', 'sigmoid', 'none'] = Field('auto', description='auto: the lower cross-validated Brier score')
 
 class Threshold(_Section):
+    "How the decision threshold is chosen, on validation predictions."
     policy: Literal['min_sensitivity', 'max_fbeta', 'min_cost'] = Field('min_sensitivity', description='chosen on validation predictions')
     min_sensitivity: float = Field(0.8, gt=0, le=1, description='min_sensitivity: the recall the service needs')
     beta: float = Field(2.0, gt=0, description='max_fbeta: weight of recall')
@@ -78,11 +87,13 @@ class Threshold(_Section):
     cost_fp: float = Field(1.0, ge=0, description='min_cost: cost of a false alarm')
 
 class Evaluation(_Section):
+    "The test metrics and the leakage guard."
     bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the test metrics' 95% intervals")
     max_single_feature_auc: float = Field(0.95, gt=0.5, le=1, description='a single column scoring above this ROC-AUC stops training as leakage')
     baseline_max_rows: int = Field(0, ge=0, description='rows of the training pool the side-by-side baselines fit on (0: all of it)')
 
 class Mlflow(_Section):
+    "Tracking and registry."
     enabled: bool = Field(True, description='log the run')
     experiment: str = Field('clinical-ml', description='MLflow experiment')
     model_name: str = Field('clinical-ml', description='registered model name')

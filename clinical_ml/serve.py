@@ -146,6 +146,7 @@ class PredictRequest(schema.PatientYear):
     history: Optional[list[schema.PatientYear]] = Field(None, max_length=50, description="The same patient's earlier years (any order)")
 
 class PredictResponse(BaseModel):
+    "The answer for one patient-year: calibrated probability, decision at the threshold, and which model gave it."
     patient_id: str
     probability: float
     prediction: int
@@ -201,6 +202,7 @@ def score(served: Served, groups: list[list[dict]]) -> np.ndarray:
 # %% ../nbs/06_serve.ipynb #caba0279
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    "Start-up of a worker: JSON logs, the models, the history store, the micro-batcher."
     setup_logging()
     s = app.state.settings
     state = State(generation=_read_generation(s), settings=s)
@@ -367,6 +369,7 @@ async def invalid(request: Request, exc: RequestValidationError):
 
 @router.get('/health')
 async def health(request: Request):
+    "Liveness and readiness: 200 with the model version when a model is loaded, else 503 with the reason."
     st = _state(request)
     body = {'status': 'healthy' if st.champion else 'unhealthy', 'model_loaded': st.champion is not None,
             'timestamp': datetime.now(timezone.utc).isoformat()}
@@ -378,6 +381,7 @@ async def health(request: Request):
 # has no dependency to solve and no thread to hop to.
 @router.post('/predict', response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
 async def predict(request: Request):
+    "Risk for one patient-year (history from the request, the store, or none)."
     check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
     st = _state(request)
     req = parse(PredictRequest, await request.body())
@@ -387,6 +391,7 @@ async def predict(request: Request):
 
 @router.post('/predict/batch', openapi_extra=_json_body(BatchRequest))
 async def predict_batch(request: Request):
+    "Risk for many patient-years; an invalid item gets its own error and the others are scored."
     check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
     st, body = _state(request), await request.body()
     def work():  # in a thread: the event loop keeps answering /predict meanwhile
@@ -402,6 +407,7 @@ async def predict_batch(request: Request):
 
 @router.get('/model/info')
 async def model_info(request: Request):
+    "The served model: type, algorithm, version, threshold, training config and test metrics; the challenger if any."
     st = _state(request); s = _served(st)
     info = s.model.info
     return {'model_type': 'ClinicalModel (calibrated gradient boosting)', 'algorithm': info.get('algorithm'), 'version': s.version,
@@ -413,18 +419,22 @@ async def model_info(request: Request):
 
 @router.get('/model/features')
 async def model_features(request: Request):
+    "The feature columns the model uses and the spec that builds them."
     s = _served(_state(request))
     return {'features': list(s.model.columns), 'count': len(s.model.columns), 'spec': json.loads(s.model.spec.to_json())}
 
 @router.post('/admin/reload', dependencies=[Depends(require_key)])
 def reload(request: Request):
+    "Reload the configured model(s) in every worker (needs the API key when one is set)."
     st = request.app.state.cm
     try: g = trigger_reload(st)
     except RuntimeError as e: raise HTTPException(503, f'reload failed: {e}')
     return {'reloaded': True, 'generation': g, 'version': st.champion.version}
 
 @router.get('/metrics')
-async def metrics(): return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+async def metrics():
+    "Prometheus metrics of every worker."
+    return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
 def _routes(app: FastAPI):
     app.add_middleware(Observe, limit=app.state.settings.max_body_bytes)
