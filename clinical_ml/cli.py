@@ -8,10 +8,11 @@ import argparse, ast, io, json, logging, sys, tokenize
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['REQUIRED', 'COMMANDS', 'source_params', 'add_command', 'serve', 'parser', 'main']
+__all__ = ['REQUIRED', 'NOT_LITERAL', 'COMMANDS', 'source_params', 'add_command', 'serve', 'parser', 'main']
 
 # %% ../nbs/08a_cli.ipynb #f7124e5d
 REQUIRED = object()  # the default of a parameter that has none
+NOT_LITERAL = object()  # a default that is an expression, not a literal
 
 def source_params(module: str,  # a module of the package, e.g. 'generate'
                   name: str,  # a function (its parameters) or a class (its annotated fields) defined there
@@ -25,7 +26,7 @@ def source_params(module: str,  # a module of the package, e.g. 'generate'
     def value(d):
         if d is None: return REQUIRED
         try: return ast.literal_eval(d)
-        except ValueError: return ast.unparse(d)  # not a literal (e.g. FeatureSpec()): not a command-line option
+        except ValueError: return NOT_LITERAL  # e.g. FeatureSpec(): not a command-line option
     if isinstance(node, ast.ClassDef):
         items = [(s.target.id, s.annotation, s.value, s.lineno) for s in node.body if isinstance(s, ast.AnnAssign)]
     else:
@@ -56,7 +57,7 @@ def add_command(sub,  # the subparsers of the parser
     p = sub.add_parser(name, help=help or doc, description=help or doc)
     for x in params:
         if x['name'] in skip or x['name'] in ('self', 'kw'): continue
-        if isinstance(x['default'], str) and x['default'] != '' and not isinstance(ast.literal_eval(repr(x['default'])), str): continue
+        if x['default'] is NOT_LITERAL: continue
         kind, d, flag = _type(x['annotation']), x['default'], (rename or {}).get(x['name'], x['name'])
         kw = dict(help=x['help'] or None)
         if kind is bool: kw.update(action='store_true', default=bool(d) if d is not REQUIRED else False)
