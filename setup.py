@@ -16,7 +16,9 @@ statuses = ['1 - Planning','2 - Pre-Alpha','3 - Alpha','4 - Beta','5 - Productio
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+extras = {role: shlex.split(cfg.get(f'{role}_requirements', '')) for role in ('serve', 'train', 'dev')}
+extras['all'] = extras['serve'] + extras['train']
+extras['dev'] = extras['all'] + extras['dev']  # `make test`: everything
 lib_path = cfg.get('lib_path')
 
 setuptools.setup(
@@ -30,7 +32,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[lib_path, lib_path + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements},
+    extras_require = extras,
     dependency_links = cfg.get('dep_links','').split(),
     python_requires = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

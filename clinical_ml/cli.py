@@ -157,3 +157,8 @@ def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f'clinical-ml {command}: error: {e}', file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:  # an install by role: the serving image has no training stack
+        extra = 'serve' if command == 'serve' else 'train'
+        print(f"clinical-ml {command}: error: {e.name} is not installed; `clinical-ml {command}` needs the [{extra}] extra: "
+              f"pip install 'clinical-ml[{extra}]'", file=sys.stderr)
+        return 2

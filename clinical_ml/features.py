@@ -10,10 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.feather as feather
-import pyarrow.parquet as pq
+from importlib.util import find_spec
 
 from . import layout, schema
 from .cluster import run_tasks, using_client
@@ -65,12 +62,13 @@ def prepare(df: pd.DataFrame,  # raw patient-year rows, any accepted units
     return df.astype({c: types[c] for c in df.columns if c in types and c != 'year'}).assign(year=df['year'].astype('int16')), masked
 
 # %% ../nbs/02_features.ipynb #557f3769
+_ARROW = find_spec('pyarrow') is not None  # the serving image has no Arrow: online features need none
+
 def _patient_codes(s) -> np.ndarray:
-    "An integer per distinct patient id, numbered in order of first appearance (Arrow's hash table: fast on strings)."
-    if isinstance(s, pd.Series) and s.dtype == object: s = s.astype('string[pyarrow]')
-    arr = pa.array(s)
-    if isinstance(arr, pa.ChunkedArray): arr = arr.combine_chunks()
-    return pc.dictionary_encode(arr).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    "An integer per distinct patient id, numbered in order of first appearance."
+    s = s if isinstance(s, pd.Series) else pd.Series(s)
+    if s.dtype == object and _ARROW: s = s.astype('string[pyarrow]')  # Arrow's hash table: fast on strings
+    return pd.factorize(s, sort=False)[0].astype(np.int64)
 
 def _order(patient_id, year) -> tuple[np.ndarray, np.ndarray]:
     "Row order grouping each patient's rows together, years ascending; and the patient number of each row in that order."
@@ -342,6 +340,7 @@ def _bucket(patient_id: pd.Series, n: int) -> np.ndarray:
 
 def _read_fragment(path: str) -> pd.DataFrame:
     "One input Parquet file as pandas, with `year` from a `year=YYYY` directory when the file has none."
+    import pyarrow.parquet as pq
     t = pq.read_table(path)
     df = t.to_pandas()
     if 'year' not in df:
@@ -352,6 +351,7 @@ def _read_fragment(path: str) -> pd.DataFrame:
 
 def _split(path: str, tmp: str, n_buckets: int, i: int) -> dict:
     "Step 1 for one input file: check, route rows to buckets, count code categories."
+    import pyarrow as pa, pyarrow.feather as feather
     df = _read_fragment(path)
     fatal = structural_problems(df)
     if fatal: raise SchemaError(fatal, path)
@@ -368,6 +368,7 @@ def _split(path: str, tmp: str, n_buckets: int, i: int) -> dict:
 # %% ../nbs/02_features.ipynb #fe25c076
 def _build_bucket(tmp: str, k: int, spec: FeatureSpec, compression: str) -> dict:
     "Step 3 for one bucket: read its pieces, prepare, build, write one Parquet file."
+    import pyarrow as pa, pyarrow.feather as feather, pyarrow.parquet as pq
     pieces = sorted(Path(tmp, layout.PIECES, f'{k:05d}').glob('*.arrow'))
     if not pieces: return {'rows': 0, 'masked': {}}
     df = pa.concat_tables([feather.read_table(p) for p in pieces], promote_options='permissive').to_pandas()
@@ -415,6 +416,7 @@ def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-par
                      compression: str = 'snappy',  # Parquet compression of the output
                     ) -> dict:
     "Compute the features of every patient-year in `data_dir` with Dask and write them to `output_dir`."
+    import pyarrow.parquet as pq
     data_dir = Path(data_dir)
     files = _inputs(data_dir)
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)

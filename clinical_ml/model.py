@@ -4,7 +4,7 @@
 
 # %% ../nbs/03d_model.ipynb #3dc20b67
 from __future__ import annotations
-import json, logging, tempfile
+import copy, json, logging, pickle, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,14 +12,15 @@ import joblib
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from . import features, layout, schema
 
 # %% auto #0
-__all__ = ['log', 'EXAMPLE', 'Calibrator', 'Unsupported', 'Oblivious', 'Scorer', 'ClinicalModel', 'plain_values', 'PyfuncModel',
-           'signature', 'save_model_dir', 'load_model']
+__all__ = ['log', 'EXAMPLE', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel',
+           'plain_values', 'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
 
 # %% ../nbs/03d_model.ipynb #ddf49af8
 log = logging.getLogger('clinical_ml.model')
@@ -93,6 +94,30 @@ class Oblivious:
         if not same: log.warning('CatBoost trees compiled to arrays disagree with CatBoost on probe rows: using its own predict')
         return t if same else None
 
+class PortableCatBoost(ClassifierMixin, BaseEstimator):
+    "A fitted CatBoost classifier that pickles with its compiled trees, so it also loads, and scores, where CatBoost is not installed."
+    def __init__(self, clf): self.clf, self.trees, self.classes_ = clf, Oblivious.of(clf), clf.classes_
+
+    def fit(self, X, y): raise NotImplementedError('a saved, fitted model: fit the CatBoost classifier itself')
+
+    def __getstate__(self): return {'clf': pickle.dumps(self.clf), 'trees': self.trees, 'classes_': self.classes_}
+
+    def __setstate__(self, state):
+        self.trees, self.classes_ = state['trees'], state['classes_']
+        try: self.clf = pickle.loads(state['clf'])
+        except ModuleNotFoundError as e:
+            if (e.name or '').split('.')[0] != 'catboost' or self.trees is None: raise ModuleNotFoundError(
+                f'this CatBoost model needs {e.name} to load (its trees could not be compiled): pip install "clinical-ml[train]"', name=e.name) from e
+            self.clf = None
+            log.info('CatBoost is not installed: scoring with its compiled trees (checked equal to its predict when saved)')
+
+    def __sklearn_is_fitted__(self): return True
+
+    def predict_proba(self, X) -> np.ndarray:
+        "Class probabilities, by CatBoost when installed, else by the compiled trees."
+        if self.clf is not None: return self.clf.predict_proba(X)
+        p = self.trees(np.asarray(X, float)); return np.column_stack([1 - p, p])
+
 class Scorer:
     "A fitted pipeline and calibrator as array operations: feature arrays (categories as schema codes) → calibrated probabilities."
     def __init__(self, pipeline, calibrator: Calibrator):
@@ -125,6 +150,7 @@ class Scorer:
     def _booster(clf):
         "The classifier's native predict of P(y = 1) on a float matrix, single-threaded (the server's workers are the parallelism)."
         mod = type(clf).__module__
+        if isinstance(clf, PortableCatBoost): return clf.trees  # loaded without CatBoost
         if mod.startswith('lightgbm'): b = clf.booster_; return lambda X: b.predict(X, num_threads=1)
         if mod.startswith('xgboost') or hasattr(clf, 'get_booster'):
             b = clf.get_booster(); b.set_param({'nthread': 1}); return lambda X: b.inplace_predict(X, validate_features=False)
@@ -173,7 +199,17 @@ class ClinicalModel:
                 log.info('scoring through the pipeline: %s', e); self.__dict__['_scorer'] = None
         return self.__dict__['_scorer']
 
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_scorer'}
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k != '_scorer'}
+        name, clf = self.pipeline.steps[-1]
+        if type(clf).__module__.startswith('catboost'):  # pickled with its compiled trees: loads in the serving image, which has no CatBoost
+            state['pipeline'] = p = copy.copy(self.pipeline); p.steps = [*p.steps[:-1], (name, PortableCatBoost(clf))]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        name, clf = self.pipeline.steps[-1]
+        if isinstance(clf, PortableCatBoost) and clf.clf is not None: self.pipeline.steps[-1] = (name, clf.clf)  # the CatBoost model itself
 
     def predict_arrays(self, cols: dict  # feature arrays (categories as schema codes), e.g. from `features.features_latest`
                       ) -> np.ndarray:
