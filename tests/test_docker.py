@@ -115,6 +115,7 @@ def test_compose_file_validates(version, request):
     assert s['clinical-ml-serving']['environment']['MODEL_URI'] == 'models:/clinical-ml@champion'
     assert s['clinical-ml-serving']['depends_on']['clinical-ml-training']['condition'] == 'service_completed_successfully'
     assert '--workers' in s['mlflow-server']['command'] and s['mlflow-server']['command'][s['mlflow-server']['command'].index('--workers') + 1] == '1'
+    assert str(s['mlflow-server']['environment']['MLFLOW_SERVER_ENABLE_JOB_EXECUTION']).lower() == 'false'  # its six job processes took 1.3 GiB
     assert 'mlflow-store' in cfg['volumes']
 
 
