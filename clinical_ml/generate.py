@@ -173,19 +173,20 @@ def _oracle(p_rec, k) -> np.ndarray:
 
 # %% ../nbs/01_generate.ipynb #cc446e7a
 def _outcome(p: SimParams, pt: dict, r: dict, h: np.ndarray):
-    "Draw onset and recorded years; return (rows kept, target, onset year, recorded year) per kept row."
+    "Draw onset and recorded years; return (rows kept, target, onset year, recorded year) per row (-1: none by the rows' end)."
     k, pos = r['k'], r['pos']
+    horizon = np.bincount(pos, minlength=len(pt['length']))  # years each patient's rows cover: follow-up, and any look ahead
     hit = (uniform(r['rkey'], 50) < h).astype(np.int32)
     first = (hit == 1) & (_group_cumsum(hit, k) == 1)  # onset row of each patient
     n = len(pt['length'])
     onset_k = np.full(n, 10**6, np.int64); onset_k[pos[first]] = k[first]
     lag = choice(uniform(pt['key'], 51), p.lag_probs)
     rec_k = onset_k + lag
-    keep = k <= rec_k[pos]
+    keep = (k < pt['length'][pos]) & (k <= rec_k[pos])  # in follow-up, and not after the recorded year
     target = (k == rec_k[pos]).astype(np.int8)
     has = onset_k < 10**6
     onset_year = np.where(has, pt['entry'] + onset_k, -1)[pos]
-    rec_year = np.where(has & (rec_k < pt['length']), pt['entry'] + rec_k, -1)[pos]
+    rec_year = np.where(has & (rec_k < horizon), pt['entry'] + rec_k, -1)[pos]
     return keep, target, onset_year, rec_year
 
 # %% ../nbs/01_generate.ipynb #db8017ea
@@ -366,11 +367,14 @@ def simulate(p: SimParams,  # simulator parameters
              start: int,  # first patient index
              stop: int,  # one past the last patient index
              alpha: float | None = None,  # hazard intercept (default: calibrated to p.prevalence)
+             ahead: int | None = None,  # years the oracle looks past each patient's follow-up (default: the longest lag)
             ) -> tuple[pa.Table, pa.Table]:
     "Records and oracle of patients `start`..`stop-1`, as Arrow tables."
     alpha = calibrate(p) if alpha is None else alpha
-    pt = _patients(p, np.arange(start, stop)); r = _rows(pt); x = _physiology(pt, r)
-    h = expit(alpha + _linear_risk(pt, r, x))
+    ahead = len(p.lag_probs) - 1 if ahead is None else ahead
+    pt = _patients(p, np.arange(start, stop))
+    r = _rows({**pt, 'length': pt['length'] + ahead}); x = _physiology(pt, r)  # every draw is keyed by (patient, year) and causal:
+    h = expit(alpha + _linear_risk(pt, r, x))                               # the rows in follow-up come out as without the look ahead
     keep, target, onset, rec = _outcome(p, pt, r, h)
     oracle = _oracle(_onset_probs(h, r['k'], p.lag_probs)[1], r['k'])
     r = {n: v[keep] for n, v in r.items()}; x = {n: v[keep] for n, v in x.items()}
@@ -401,6 +405,7 @@ def simulate(p: SimParams,  # simulator parameters
                              onset_year=pa.array(onset[keep], pa.int16(), mask=onset[keep] < 0),
                              recorded_year=pa.array(rec[keep], pa.int16(), mask=rec[keep] < 0),
                              followup_end=pa.array((pt['entry'] + pt['length'] - 1)[r['pos']], pa.int16()),
+                             known_until=pa.array((pt['entry'] + pt['length'] - 1 + ahead)[r['pos']], pa.int16()),
                              typo=pa.array(typo, pa.string(), mask=typo == '')))
     return records, oracle_t
 

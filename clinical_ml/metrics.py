@@ -9,7 +9,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 # %% auto #0
-__all__ = ['ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired', 'psi']
+__all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired', 'truths',
+           'lead_time', 'psi']
 
 # %% ../nbs/03a_metrics.ipynb #d74e2918
 def ece(y, p, bins: int = 10) -> float:
@@ -69,6 +70,41 @@ def paired(stat,  # a function of (y, p) returning {name: number}
     "{name: {'value', 'lo', 'hi'}} of stat(y, p_b) - stat(y, p_a): a difference whose interval excludes 0 is beyond noise."
     diff = lambda y, a, b: {k: v - stat(y, a)[k] for k, v in stat(y, b).items()}
     return bootstrap(diff, y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed)
+
+# %% ../nbs/03a_metrics.ipynb #054b1105
+TRUTH_METRICS = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
+
+def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is the reference
+           p,  # probabilities of the rows
+           threshold: float,  # the decision threshold
+           n_boot: int = 200, seed: int = 0) -> dict:
+    "{truth: metrics with intervals, prevalence, and the paired difference from the first truth}."
+    p, ref = np.asarray(p, float), next(iter(labels))
+    stat = lambda y, p: {k: v for k, v in point_metrics(y, p, threshold).items() if k in TRUTH_METRICS}
+    out = {}
+    for name, y in labels.items():
+        out[name] = evaluate(y, p, threshold, n_boot, seed) | {'prevalence': float(np.mean(y))}
+        if name != ref:
+            out[name][f'minus_{ref}'] = bootstrap(lambda y0, y1, q: {k: v - stat(y0, q)[k] for k, v in stat(y1, q).items()},
+                                                  labels[ref], np.asarray(y), p, n_boot=n_boot, seed=seed)
+    return out
+
+def lead_time(year, recorded_year,  # each row's year, and its recorded diagnosis year from the oracle (NaN: not recorded)
+              target, flagged,  # the row's recorded label, and whether the threshold flags it
+             ) -> dict:
+    "How many years before the recorded year the threshold flags rows that are diagnosed later; how many false positives are such early flags."
+    year, rec = np.asarray(year, float), np.asarray(recorded_year, float)
+    flagged, target = np.asarray(flagged, bool), np.asarray(target, int)
+    lead = rec - year
+    eventual, later = ~np.isnan(rec), lead >= 1
+    ahead = lead[flagged & eventual].astype(int)
+    fp = flagged & (target == 0)
+    return dict(eventually_recorded=int(eventual.sum()), flagged=int(ahead.size),
+                flagged_by_years_ahead={int(k): int(v) for k, v in zip(*np.unique(ahead, return_counts=True))},
+                median_years_ahead=float(np.median(ahead)) if ahead.size else float('nan'),
+                recorded_later=int(later.sum()), share_recorded_later_flagged=float(flagged[later].mean()) if later.any() else float('nan'),
+                false_positives=int(fp.sum()), false_positives_early=int((fp & later).sum()),
+                share_false_positives_early=float((fp & later).sum() / fp.sum()) if fp.any() else float('nan'))
 
 # %% ../nbs/03a_metrics.ipynb #2b40b0ae
 def psi(ref, cur, bins: int = 10) -> float:

@@ -66,6 +66,12 @@ def log_run(model: ClinicalModel,  # the trained model
             suffix = '' if part == 'value' else f'_ci_{part}'
             mlflow.log_metrics({f'test_{k}{suffix}': v[part] for k, v in report['test'].items() if np.isfinite(v[part])})
         mlflow.log_metrics({f'cv_{k}': v for k, v in report['cv'].items()} | {f'oracle_{k}': v for k, v in report.get('oracle', {}).items()})
+        for truth, t in report.get('truths', {}).items():  # the test rows under each truth (recorded, window, onset)
+            mlflow.log_metrics({f'truth_{truth}_{k}{s}': v[part] for k, v in t.items() if isinstance(v, dict) and 'value' in v
+                                for part, s in (('value', ''), ('lo', '_ci_lo'), ('hi', '_ci_hi')) if np.isfinite(v[part])}
+                               | {f'truth_{truth}_prevalence': t['prevalence']} | {f'truth_{truth}_oracle_{k}': v for k, v in t['oracle'].items()})
+        lt = report.get('lead_time', {})
+        mlflow.log_metrics({f'lead_time_{k}': float(v) for k, v in lt.items() if isinstance(v, (int, float)) and np.isfinite(v)})
         for name, fig in plots.items(): mlflow.log_figure(fig, f'plots/{name}')
         mlflow.log_artifacts(str(model_dir), 'model_dir')
         with warnings.catch_warnings():

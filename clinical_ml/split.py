@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['patient_uniform', 'Split', 'make_split', 'window_labels']
+__all__ = ['patient_uniform', 'Split', 'make_split', 'window_labels', 'truth_labels']
 
 # %% ../nbs/03_split.ipynb #580d0642
 def patient_uniform(patient_id,  # patient ids (array-like of str)
@@ -60,3 +60,18 @@ def window_labels(df: pd.DataFrame,  # rows with `patient_id`, `year` and `targe
     rec = df['patient_id'].map(dx).to_numpy(dtype='float64', na_value=np.nan)
     y = df['year'].to_numpy()
     return ((rec >= y) & (rec <= y + tolerance)).astype(np.int8)
+
+# %% ../nbs/03_split.ipynb #e0dbd482
+def _years(s: pd.Series) -> np.ndarray: return pd.to_numeric(s).astype('Float64').to_numpy(float, na_value=np.nan)
+
+def truth_labels(rows: pd.DataFrame,  # rows with `year`, `target` and the oracle's `onset_year`, `recorded_year`, `known_until`
+                 tolerance: int = 1,  # years of the window truth
+                ) -> dict:
+    "The recorded, window and onset truths of each row, as 0/1 arrays."
+    year = rows['year'].to_numpy(np.int64)
+    short = _years(rows['known_until']) < year + tolerance
+    if short.any(): raise ValueError(f'labels.tolerance {tolerance}: the oracle knows only {int(np.nanmin(_years(rows["known_until"]) - year))} '
+                                     f'years past some rows ({int(short.sum()):,} rows); use a smaller tolerance')
+    rec, onset = _years(rows['recorded_year']), _years(rows['onset_year'])
+    return {'recorded': rows['target'].to_numpy(np.int8), 'window': ((rec >= year) & (rec <= year + tolerance)).astype(np.int8),
+            'onset': (onset <= year).astype(np.int8)}

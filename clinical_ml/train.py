@@ -17,10 +17,10 @@ from . import features, layout
 from .cluster import cluster_kwargs, using_client
 from .config import load_config, merge
 from .estimators import fit_pipeline, model_pipeline
-from .metrics import ece, evaluate, point_metrics
+from .metrics import ece, evaluate, lead_time, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .registry import log_run
-from .split import make_split, window_labels
+from .split import make_split, truth_labels, window_labels
 
 # %% auto #0
 __all__ = ['log', 'KEY_COLS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold', 'select_features',
@@ -49,12 +49,12 @@ def features_dir(data: str | Path,  # raw data, or a features directory
     return out
 
 # %% ../nbs/04_train.ipynb #907cc2dc
-def oracle_for(fdir: Path, keys: pd.DataFrame) -> np.ndarray | None:
-    "The oracle's p_true for the rows `keys` (patient_id, year), or None when the data has no oracle."
+def oracle_for(fdir: Path, keys: pd.DataFrame) -> pd.DataFrame | None:
+    "The oracle's columns (p_true, onset and recorded years, …) for the rows `keys` (patient_id, year), in their order; None when the data has no oracle."
     src = layout.data_source(fdir)
-    o = layout.read_oracle(src, ['patient_id', 'year', 'p_true']) if src else None
+    o = layout.read_oracle(src) if src else None
     if o is None: return None
-    return keys[['patient_id', 'year']].astype({'year': 'int16'}).merge(o, on=['patient_id', 'year'], how='left')['p_true'].to_numpy()
+    return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
 # %% ../nbs/04_train.ipynb #23e097a7
 def choose_calibration(p, y, fold, method: str = 'auto') -> tuple[Calibrator, dict]:
@@ -317,10 +317,20 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     report['test'] = evaluate(y_test, p_test, thr, nb, seed)
     report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed) | {'tolerance': int(cfg['labels']['tolerance'])}
     orc = oracle_for(fdir, keys[sp.test])
-    if orc is not None and not np.isnan(orc).any():
-        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, orc), pr_auc=average_precision_score(y_test, orc))
+    if orc is not None and not orc['p_true'].isna().any():
+        p_true = orc['p_true'].to_numpy(float)
+        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true))
         report['oracle']['roc_auc_gap'] = report['oracle']['roc_auc'] - report['test']['roc_auc']['value']
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
+        if 'known_until' in orc:  # an oracle that knows past the data's end (data generated before it had none)
+            labels = truth_labels(orc.assign(target=y_test), int(cfg['labels']['tolerance']))
+            report['truths'] = truths(labels, p_test, thr, nb, seed)
+            for name, yt in labels.items():  # the oracle's own ceiling under each truth
+                report['truths'][name]['oracle'] = dict(roc_auc=roc_auc_score(yt, p_true), pr_auc=average_precision_score(yt, p_true))
+            report['lead_time'] = lead_time(orc['year'], pd.to_numeric(orc['recorded_year']).astype(float), y_test, p_test >= thr)
+            log.info('truths (ROC-AUC / PPV): %s; %d of %d false positives are recorded in a later year', ', '.join(
+                f"{n} {t['roc_auc']['value']:.3f} / {t['ppv']['value']:.3f}" for n, t in report['truths'].items()),
+                report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
     cap = int(cfg['evaluation']['baseline_max_rows']) or int(pool.sum())  # the logistic baseline's dense float64 copies dominate small machines
     bmask = _sample_patients(keys['patient_id'], pool, cap, seed)
     report['baselines'] = baselines(X.iloc[sub(bmask)], y[bmask], Xt, y_test, cats, nums, seed) | {'rows': int(bmask.sum())}
@@ -332,7 +342,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
              f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
     plots = figures(y_test, p_test, thr, p_val, yh[has])
     preds = keys[sp.test].reset_index(drop=True).assign(target_window=y_win[sp.test], probability=p_test, prediction=(p_test >= thr).astype(np.int8))
-    if orc is not None: preds['p_true'] = orc
+    if orc is not None: preds['p_true'] = orc['p_true'].to_numpy(float)
     report['model_dir'] = str(save_model_dir(model, report, cfg, output / layout.MODEL, preds))
     if enable_shap:
         from clinical_ml.explain import explain
