@@ -16,7 +16,7 @@ from .config import load_config, setting
 from .estimators import model_pipeline
 from .metrics import at_threshold, bootstrap, discrimination, ece, psi
 from .model import load_model
-from .split import make_split
+from .split import in_window, make_split
 
 # %% auto #0
 __all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'SUGGESTIONS', 'load_test', 'slice_metrics',
@@ -102,8 +102,7 @@ def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded
     f = p >= threshold
     out, labels = {}, {'exact': df['target'].to_numpy(int)}
     if 'recorded_year' in df:  # the oracle knows recordings after the data ends, which the latest year's window label cannot see
-        rec, yr = df['recorded_year'].astype('Float64').to_numpy(float, na_value=np.nan), df['year'].to_numpy(float)
-        labels['window'] = ((rec >= yr) & (rec <= yr + 1)).astype(int)
+        labels['window'] = in_window(df['recorded_year'], df['year'], 1).astype(int)
     elif 'target_window' in df: labels['window'] = df['target_window'].to_numpy(int)
     for name, y in labels.items():
         op = at_threshold(y, p, threshold)

@@ -68,8 +68,9 @@ def paired(stat,  # a function of (y, p) returning {name: number}
            y, p_a, p_b,  # labels and two predictions of the same rows
            n_boot: int = 200, seed: int = 0) -> dict:
     "{name: {'value', 'lo', 'hi'}} of stat(y, p_b) - stat(y, p_a): a difference whose interval excludes 0 is beyond noise."
-    diff = lambda y, a, b: {k: v - stat(y, a)[k] for k, v in stat(y, b).items()}
-    return bootstrap(diff, y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed)
+    return bootstrap(lambda y, a, b: _minus(stat(y, b), stat(y, a)), y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed)
+
+def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
 
 # %% ../nbs/03a_metrics.ipynb #054b1105
 TRUTH_METRICS = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
@@ -85,8 +86,8 @@ def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is t
     for name, y in labels.items():
         out[name] = evaluate(y, p, threshold, n_boot, seed) | {'prevalence': float(np.mean(y))}
         if name != ref:
-            out[name][f'minus_{ref}'] = bootstrap(lambda y0, y1, q: {k: v - stat(y0, q)[k] for k, v in stat(y1, q).items()},
-                                                  labels[ref], np.asarray(y), p, n_boot=n_boot, seed=seed)
+            out[name][f'minus_{ref}'] = bootstrap(lambda y0, y1, q: _minus(stat(y1, q), stat(y0, q)), labels[ref], np.asarray(y), p,
+                                                  n_boot=n_boot, seed=seed)
     return out
 
 def lead_time(year, recorded_year,  # each row's year, and its recorded diagnosis year from the oracle (NaN: not recorded)

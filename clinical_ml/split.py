@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['patient_uniform', 'Split', 'make_split', 'window_labels', 'truth_labels']
+__all__ = ['patient_uniform', 'Split', 'make_split', 'in_window', 'window_labels', 'truth_labels']
 
 # %% ../nbs/03_split.ipynb #580d0642
 def patient_uniform(patient_id,  # patient ids (array-like of str)
@@ -52,18 +52,23 @@ def make_split(df: pd.DataFrame,  # rows with `patient_id` and `year`
     return Split(pool, test, folds)
 
 # %% ../nbs/03_split.ipynb #847b1d5a
+def _years(s) -> np.ndarray: return pd.to_numeric(pd.Series(s)).astype('Float64').to_numpy(float, na_value=np.nan)
+
+def in_window(recorded_year, year,  # each row's recorded diagnosis year (missing: none) and its year
+              tolerance: int = 1,  # years after the row's year within which the recording counts
+             ) -> np.ndarray:
+    "1 where the recorded year lies in [year, year + tolerance]: the window label, wherever the recorded year comes from."
+    rec, y = _years(recorded_year), np.asarray(year, float)
+    return ((rec >= y) & (rec <= y + tolerance)).astype(np.int8)
+
 def window_labels(df: pd.DataFrame,  # rows with `patient_id`, `year` and `target`
                   tolerance: int = 1,  # years after a row within which a recorded diagnosis counts
                  ) -> np.ndarray:
     "1 where the patient's recorded diagnosis year lies in [year, year + tolerance]."
     dx = df.loc[df['target'] == 1].groupby('patient_id', observed=True)['year'].min()
-    rec = df['patient_id'].map(dx).to_numpy(dtype='float64', na_value=np.nan)
-    y = df['year'].to_numpy()
-    return ((rec >= y) & (rec <= y + tolerance)).astype(np.int8)
+    return in_window(df['patient_id'].map(dx), df['year'], tolerance)
 
 # %% ../nbs/03_split.ipynb #e0dbd482
-def _years(s: pd.Series) -> np.ndarray: return pd.to_numeric(s).astype('Float64').to_numpy(float, na_value=np.nan)
-
 def truth_labels(rows: pd.DataFrame,  # rows with `year`, `target` and the oracle's `onset_year`, `recorded_year`, `known_until`
                  tolerance: int = 1,  # years of the window truth
                 ) -> dict:
@@ -72,6 +77,5 @@ def truth_labels(rows: pd.DataFrame,  # rows with `year`, `target` and the oracl
     short = _years(rows['known_until']) < year + tolerance
     if short.any(): raise ValueError(f'labels.tolerance {tolerance}: the oracle knows only {int(np.nanmin(_years(rows["known_until"]) - year))} '
                                      f'years past some rows ({int(short.sum()):,} rows); use a smaller tolerance')
-    rec, onset = _years(rows['recorded_year']), _years(rows['onset_year'])
-    return {'recorded': rows['target'].to_numpy(np.int8), 'window': ((rec >= year) & (rec <= year + tolerance)).astype(np.int8),
-            'onset': (onset <= year).astype(np.int8)}
+    return {'recorded': rows['target'].to_numpy(np.int8), 'window': in_window(rows['recorded_year'], year, tolerance),
+            'onset': (_years(rows['onset_year']) <= year).astype(np.int8)}
