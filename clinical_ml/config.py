@@ -11,6 +11,8 @@ from typing import Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .split import STRATEGIES
+
 # %% auto #0
 __all__ = ['ALGORITHMS', 'DEFAULTS', 'DaskConfig', 'Processing', 'Smote', 'Imbalance', 'FeatureSelection', 'Hpo',
            'CrossValidation', 'Labels', 'Calibration', 'Threshold', 'Evaluation', 'Mlflow', 'TrainingConfig',
@@ -71,8 +73,10 @@ class CrossValidation(_Section):
 
 class Labels(_Section):
     "The label trained on (diagnosis-year uncertainty)."
-    strategy: Literal['exact', 'window'] = Field('exact', description='exact: the recorded year; window: recorded within `tolerance` years after the row')
-    tolerance: int = Field(1, ge=0, description='years of the window label')
+    strategy: Literal[STRATEGIES] = Field('exact', description='exact | window | backdated | drop_ambiguous | soft (see 03_split)')
+    tolerance: int = Field(1, ge=0, description='years of the window label and truth, and of drop_ambiguous')
+    max_lag: int = Field(2, ge=0, le=5, description='longest onset-to-recording lag (years) the onset model considers (backdated, soft)')
+    compare: list[Literal[STRATEGIES]] = Field(list(STRATEGIES), description='strategies refitted with the chosen model and compared on the test under the three truths ([]: none)')
 
 class Calibration(_Section):
     "How scores become probabilities."
@@ -81,6 +85,7 @@ class Calibration(_Section):
 class Threshold(_Section):
     "How the decision threshold is chosen, on validation predictions."
     policy: Literal['min_sensitivity', 'max_fbeta', 'min_cost'] = Field('min_sensitivity', description='chosen on validation predictions')
+    truth: Literal['recorded', 'window'] = Field('recorded', description='the validation label the policy is applied to (window: an alert up to `labels.tolerance` years early counts as a hit)')
     min_sensitivity: float = Field(0.8, gt=0, le=1, description='min_sensitivity: the recall the service needs')
     beta: float = Field(2.0, gt=0, description='max_fbeta: weight of recall')
     cost_fn: float = Field(10.0, ge=0, description='min_cost: cost of a missed case')

@@ -20,8 +20,8 @@ from .split import in_window, make_split
 
 # %% auto #0
 __all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'SUGGESTIONS', 'load_test', 'slice_metrics',
-           'label_uncertainty', 'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures',
-           'summary_markdown', 'analyze']
+           'label_uncertainty', 'diagnosis_year', 'error_patterns', 'importance_stability', 'drift', 'recommendations',
+           'figures', 'summary_markdown', 'analyze']
 
 # %% ../nbs/07_error_analysis.ipynb #a72fdb94
 log = logging.getLogger('clinical_ml.error_analysis')
@@ -96,13 +96,14 @@ def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and th
 # %% ../nbs/07_error_analysis.ipynb #798ab694
 def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded_year from the oracle when known)
                       threshold: float,  # the decision threshold
+                      tolerance: int = 1,  # years of the window label (the training config's `labels.tolerance`)
                      ) -> dict:
-    "Metrics under exact and ±1-year labels, and the oracle's breakdown of the false positives."
+    "Metrics under exact and window labels, and the oracle's breakdown of the false positives."
     p = df['probability'].to_numpy(float)
     f = p >= threshold
     out, labels = {}, {'exact': df['target'].to_numpy(int)}
     if 'recorded_year' in df:  # the oracle knows recordings after the data ends, which the latest year's window label cannot see
-        labels['window'] = in_window(df['recorded_year'], df['year'], 1).astype(int)
+        labels['window'] = in_window(df['recorded_year'], df['year'], tolerance).astype(int)
     elif 'target_window' in df: labels['window'] = df['target_window'].to_numpy(int)
     for name, y in labels.items():
         op = at_threshold(y, p, threshold)
@@ -117,6 +118,48 @@ def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded
         out['fp_by_oracle'] = {k: int(v) for k, v in pd.Series(kind).value_counts().items()}
         out['fp_share_recording_lag'] = float((kind == 'true onset, recorded later').mean())
     return out
+
+# %% ../nbs/07_error_analysis.ipynb #a6827a89
+def _ci(v: dict, f: str = '.3f') -> str: return f"{v['value']:{f}} [{v['lo']:{f}}, {v['hi']:{f}}]"
+
+def diagnosis_year(metrics: dict  # the training report (metrics.json)
+                  ) -> dict:
+    "The three truths, the strategies and the lead time from a training report, as tables and a three-sentence answer (empty when training had no oracle)."
+    tr = metrics.get('truths')
+    if not tr: return {}
+    cols = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
+    truths = pd.DataFrame([{'truth': t, 'prevalence': v['prevalence'], **{k: v[k]['value'] for k in cols}, **{f'{k}_lo': v[k]['lo'] for k in cols},
+                            **{f'{k}_hi': v[k]['hi'] for k in cols}, 'oracle_roc_auc': v['oracle']['roc_auc'], 'oracle_pr_auc': v['oracle']['pr_auc']}
+                           for t, v in tr.items()])
+    st = metrics.get('strategies', {}).get('results', {})
+    ref = metrics.get('strategies', {}).get('reference', 'exact')
+    strategies = pd.DataFrame([{'strategy': s, 'truth': t, **{k: v[k]['value'] for k in ('roc_auc', 'pr_auc', 'sensitivity', 'ppv')},
+                                **{f'd_{k}{e}': v.get(f'minus_{ref}', {}).get(k, {}).get(part, np.nan) for k in ('roc_auc', 'pr_auc', 'ppv')
+                                   for e, part in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}}
+                               for s, r in st.items() for t, v in r.items()])
+    lt, rec, on = metrics['lead_time'], tr['recorded'], tr.get('onset', tr['recorded'])
+    s1 = (f"Judged by the true onset, the model's ROC-AUC is {_ci(on['roc_auc'])} and its PPV {_ci(on['ppv'])}, against {_ci(rec['roc_auc'])} and "
+          f"{_ci(rec['ppv'])} by the recorded year (prevalence {on['prevalence']:.1%} vs {rec['prevalence']:.1%}).")
+    s2 = (f"{lt['false_positives_early']:,} of its {lt['false_positives']:,} false positives ({lt['share_false_positives_early']:.0%}) are patients whose "
+          f"diagnosis is recorded in a later year: early flags, not errors, {lt['median_years_ahead']:.0f} year(s) ahead at the median of flagged future cases."
+          if lt['false_positives'] else 'The threshold flags no false positives.')
+    verdict = None
+    if len(strategies) and 'onset' in tr:
+        d = strategies[(strategies.strategy != ref)].pivot(index='strategy', columns='truth')
+        better = [(s, d.loc[s, ('d_roc_auc', 'onset')]) for s in d.index
+                  if d.loc[s, ('d_roc_auc_lo', 'onset')] > 0 and d.loc[s, ('d_roc_auc_hi', 'recorded')] >= 0]  # better beyond noise, not worse beyond noise
+        if better:
+            verdict = max(better, key=lambda x: x[1])[0]
+            r = st[verdict]
+            s3 = (f"Of the label strategies, `{verdict}` ranks the onset better than `{ref}` beyond noise ({_ci(r['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} "
+                  f"ROC-AUC) without losing on the recorded year ({_ci(r['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')}).")
+        else:
+            best = d[('d_roc_auc', 'onset')].idxmax()
+            s3 = (f"No label strategy beats `{ref}` on the onset beyond noise without losing on the recorded year; the closest, `{best}`, differs by "
+                  f"{_ci(st[best]['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} ROC-AUC on the onset and {_ci(st[best]['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')} on the recorded year.")
+    else: s3 = 'Label strategies were not compared (`labels.compare` is empty).'
+    return dict(truths=truths, strategies=strategies, lead_time=lt, onset_model=metrics.get('onset_model'), answer=' '.join([s1, s2, s3]),
+                best_strategy=verdict, reference=ref)
 
 # %% ../nbs/07_error_analysis.ipynb #19429600
 def error_patterns(df: pd.DataFrame,  # test rows with features attached
@@ -186,7 +229,7 @@ def drift(features_dir: str | Path,  # a features directory
     return pd.DataFrame({c: {int(y): psi(ref[c], g[c]) for y, g in d.groupby('year')} for c in columns})
 
 # %% ../nbs/07_error_analysis.ipynb #fb06daae
-SUGGESTIONS = {'labels': {'labels.strategy': 'window'},  # every config change a recommendation can suggest, by area
+SUGGESTIONS = {'labels': {'threshold.truth': 'window'},  # every config change a recommendation can suggest, by area
                'operating point': {'threshold.policy': 'min_cost', 'threshold.min_sensitivity': 0.7},
                'evidence': {'cross_validation.test_years': 2}}
 
@@ -216,7 +259,9 @@ def recommendations(res: dict  # the results of `analyze`
         out.append(dict(score=share * 0.1, area='labels', config=SUGGESTIONS['labels'],
                         text=f"{share:.0%} of the {lu['false_positives']:,} false positives at the threshold are true onsets the record caught only later "
                              f"(oracle). PPV is {lu['exact']['ppv']:.3f} on exact-year labels and {lu.get('window', lu['exact'])['ppv']:.3f} on ±1-year labels: "
-                             f"evaluate and alert on the window label, and train with {_keys(SUGGESTIONS['labels'])} if early flags are welcome."))
+                             f"if an alert a year early is a hit for the clinic, choose the threshold against the window label with {_keys(SUGGESTIONS['labels'])}"
+                             + (f" and train with `labels.strategy: {res['diagnosis_year']['best_strategy']}`, which ranks the onset better beyond noise."
+                                if res.get('diagnosis_year', {}).get('best_strategy') else '.')))
     imp = res['importance']
     if len(imp):
         unstable = imp[(imp['mean'] > 0.02) & (imp['cv'] > 0.5)].head(2)
@@ -279,6 +324,21 @@ def figures(res: dict) -> dict:
                                          title='Predicted probability by true label').add_vline(x=res['threshold'], line_dash='dash', annotation_text='threshold')
     lu = res['label_uncertainty'].get('fp_by_oracle')
     if lu: figs['false_positives'] = px.bar(x=list(lu), y=list(lu.values()), labels={'x': 'oracle says', 'y': 'false positives'}, title='False positives at the threshold, explained by the oracle')
+    dy = res.get('diagnosis_year')
+    if dy:
+        t = dy['truths']
+        long = pd.concat([pd.DataFrame({'truth': t['truth'], 'metric': k, 'value': t[k], 'plus': t[f'{k}_hi'] - t[k], 'minus': t[k] - t[f'{k}_lo']})
+                          for k in ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')])
+        figs['truths'] = px.bar(long, x='metric', y='value', color='truth', barmode='group', error_y='plus', error_y_minus='minus',
+                                title='The same predictions under three truths (95% bootstrap CI)')
+        ahead = dy['lead_time'].get('flagged_by_years_ahead', {})
+        figs['lead_time'] = px.bar(x=[int(k) for k in ahead], y=list(ahead.values()), labels={'x': 'years before the recorded diagnosis', 'y': 'flagged rows'},
+                                   title='Lead time: flagged test rows of patients diagnosed, by years before the recording')
+        if len(dy['strategies']):
+            d = dy['strategies'].dropna(subset=['d_roc_auc'])
+            figs['strategies'] = px.scatter(d, x='d_roc_auc', y='strategy', color='truth', error_x=d['d_roc_auc_hi'] - d['d_roc_auc'],
+                                            error_x_minus=d['d_roc_auc'] - d['d_roc_auc_lo'],
+                                            title=f"Label strategies: ROC-AUC minus {dy['reference']}'s on the same test rows (paired 95% CI)").add_vline(x=0, line_dash='dot')
     imp = res['importance']
     if len(imp):
         top = imp.head(15)[[c for c in imp.columns if c.startswith('fold_')]].reset_index(names='feature').melt('feature', var_name='fold', value_name='importance')
@@ -302,8 +362,14 @@ def summary_markdown(res: dict) -> str:
              f"- At the threshold: sensitivity {o['sensitivity']:.3f}, specificity {o['specificity']:.3f}, PPV {o['ppv']:.3f}, {o['flagged']:.1%} of patients flagged.",
              f"- Calibration: ECE {o['ece']:.4f}.",
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
-             f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '',
-             '## Key findings', '']
+             f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
+    dy = res.get('diagnosis_year')
+    if dy:
+        lines += ['## The diagnosis year', '', dy['answer'], '']
+        om = dy.get('onset_model')
+        if om: lines += [f"The onset model estimated the onset-to-recording lag distribution as {om['lag_probs']} from the data alone"
+                         + (f" (the data were generated with {om['lag_probs_generated']})." if om.get('lag_probs_generated') else '.'), '']
+    lines += ['## Key findings', '']
     for _, s in worst.iterrows():
         lines.append(f"- {s['slice']} = {s['value']}: ROC-AUC {s['roc_auc']:.3f} [{s['roc_auc_lo']:.3f}, {s['roc_auc_hi']:.3f}], {s['support']:,} rows, "
                      f"prevalence {s['prevalence']:.1%}, sensitivity {s['sensitivity']:.3f}, specificity {s['specificity']:.3f}.")
@@ -346,7 +412,8 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     if 'p_true' in df and df['p_true'].notna().all():
         res['oracle'] = discrimination(y, df['p_true'].to_numpy(float))
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
-    res['label_uncertainty'] = label_uncertainty(df, thr)
+    res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
+    res['diagnosis_year'] = diagnosis_year(metrics)
     res['error_patterns'] = error_patterns(df, thr, nums)
     res['importance'] = importance_stability(model_dir, features_dir, importance_rows, seed)
     top = [c for c in res['importance'].index if c in nums][:8]
@@ -357,6 +424,10 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     md = summary_markdown(res)
     show = ['slice', 'value', 'support', 'positives', 'prevalence', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'pr_auc', 'sensitivity', 'specificity', 'mean_predicted', 'calibration_gap']
     blocks = [('md', md), ('fig', figs['slices']), ('table', res['slices'][show]), ('fig', figs['calibration']), ('fig', figs['distributions'])]
+    dy = res['diagnosis_year']
+    if dy:
+        blocks += [('md', '## The diagnosis year\n\n' + dy['answer']), ('table', dy['truths'].round(4)), ('fig', figs['truths']), ('fig', figs['lead_time'])]
+        if len(dy['strategies']): blocks += [('table', dy['strategies'].round(4)), ('fig', figs['strategies'])]
     blocks += [('fig', figs[k]) for k in ('false_positives', 'importance', 'drift') if k in figs]
     for name in ('false_positives', 'false_negatives'):
         blocks.append(('md', f"### Most confident {name.replace('_', ' ')}"))
@@ -365,6 +436,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     layout.write_text(output / layout.REPORT_MD, md)
     worst = res['slices'].dropna(subset=['roc_auc']).head(1)
     key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr,
+               diagnosis_year={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in dy.items()},
                worst_slice=worst.iloc[0][['slice', 'value', 'support', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi']].to_dict() if len(worst) else None,
                recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1))
     layout.write_json(output / layout.REPORT_JSON, key)

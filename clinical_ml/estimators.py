@@ -16,7 +16,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from .cluster import available_cpus
 
 # %% auto #0
-__all__ = ['TARGET_ENCODED', 'log', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio', 'model_pipeline', 'fit_pipeline']
+__all__ = ['TARGET_ENCODED', 'log', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio', 'model_pipeline',
+           'expand_labels', 'fit_pipeline']
 
 # %% ../nbs/03c_estimators.ipynb #9461a449
 TARGET_ENCODED = ('site', 'insurance')
@@ -92,14 +93,38 @@ def model_pipeline(algo: str, params: dict, cat_cols: list, num_cols: list, imba
     steps.append(('model', estimator(algo, params, method == 'class_weight', seed)))
     return _pipe(steps)
 
-def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: int = 42):
-    "Fit `pipe`; with SMOTE, on at most `max_rows` rows of X (every positive kept), logging the cost."
+def expand_labels(X: pd.DataFrame,  # rows
+                  y,  # labels in [0, 1]
+                  weight=None,  # row weights (0: left out); None: all 1
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    "(X, 0/1 labels, sample weights or None) that fit a soft label y as a positive of weight w·y and a negative of weight w·(1 − y)."
+    y = np.asarray(y, float); w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
+    if len(y) != len(X) or len(w) != len(X): raise ValueError(f'labels: {len(y)} labels and {len(w)} weights for {len(X)} rows')
+    if ((y < 0) | (y > 1)).any() or (w < 0).any(): raise ValueError('labels must lie in [0, 1] and weights be >= 0')
+    keep = w > 0
+    soft = keep & (y > 0) & (y < 1)
+    if not soft.any():
+        yy = y[keep].astype(int)
+        return X[keep] if not keep.all() else X, yy, None if (w[keep] == 1).all() else w[keep]
+    hard = np.flatnonzero(keep & ~soft); s = np.flatnonzero(soft)
+    rows = np.r_[hard, s, s]
+    yy = np.r_[y[hard], np.ones(len(s)), np.zeros(len(s))].astype(int)
+    ww = np.r_[w[hard], w[s] * y[s], w[s] * (1 - y[s])]
+    return X.iloc[rows], yy, ww
+
+def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: int = 42,
+                 weight=None,  # row weights (0: left out); with labels strictly between 0 and 1, see `expand_labels`
+                ):
+    "Fit `pipe` on labels in [0, 1] and weights; with SMOTE, on at most `max_rows` rows of X (every positive kept), logging the cost."
+    X, y, sw = expand_labels(X, y, weight)
+    if sw is not None and imbalance['method'] == 'smote':
+        raise ValueError('imbalance.method smote cannot fit weighted or soft labels (labels.strategy soft); use none or class_weight')
     if imbalance['method'] == 'smote' and len(X) > imbalance['smote']['max_rows']:
         rng = np.random.default_rng(seed)
         pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y != 1)
         keep = np.sort(np.r_[pos, rng.choice(neg, max(imbalance['smote']['max_rows'] - len(pos), 0), replace=False)])
         X, y = X.iloc[keep], y[keep]
     t = time.perf_counter()
-    pipe.fit(X, y)
+    pipe.fit(X, y, **({} if sw is None else {'model__sample_weight': sw}))
     if imbalance['method'] == 'smote': log.info('fit with SMOTE on %s rows in %.1f s', f'{len(X):,}', time.perf_counter() - t)
     return pipe

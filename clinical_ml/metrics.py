@@ -9,8 +9,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 # %% auto #0
-__all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired', 'truths',
-           'lead_time', 'psi']
+__all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired',
+           'truth_stat', 'truths', 'lead_time', 'compare', 'psi']
 
 # %% ../nbs/03a_metrics.ipynb #d74e2918
 def ece(y, p, bins: int = 10) -> float:
@@ -75,13 +75,16 @@ def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
 # %% ../nbs/03a_metrics.ipynb #054b1105
 TRUTH_METRICS = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
 
+def truth_stat(threshold: float):
+    "The statistic of every truth table: (y, p) → the TRUTH_METRICS of p at `threshold`."
+    return lambda y, p: {k: v for k, v in point_metrics(y, p, threshold).items() if k in TRUTH_METRICS}
+
 def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is the reference
            p,  # probabilities of the rows
            threshold: float,  # the decision threshold
            n_boot: int = 200, seed: int = 0) -> dict:
     "{truth: metrics with intervals, prevalence, and the paired difference from the first truth}."
-    p, ref = np.asarray(p, float), next(iter(labels))
-    stat = lambda y, p: {k: v for k, v in point_metrics(y, p, threshold).items() if k in TRUTH_METRICS}
+    p, ref, stat = np.asarray(p, float), next(iter(labels)), truth_stat(threshold)
     out = {}
     for name, y in labels.items():
         out[name] = evaluate(y, p, threshold, n_boot, seed) | {'prevalence': float(np.mean(y))}
@@ -106,6 +109,26 @@ def lead_time(year, recorded_year,  # each row's year, and its recorded diagnosi
                 recorded_later=int(later.sum()), share_recorded_later_flagged=float(flagged[later].mean()) if later.any() else float('nan'),
                 false_positives=int(fp.sum()), false_positives_early=int((fp & later).sum()),
                 share_false_positives_early=float((fp & later).sum() / fp.sum()) if fp.any() else float('nan'))
+
+# %% ../nbs/03a_metrics.ipynb #7a6f6286
+def compare(scores: dict,  # {model: scores of the same rows}
+            labels: dict,  # {truth: 0/1 labels of the rows}
+            alert_rate: float,  # share of rows every model flags
+            reference: str | None = None,  # the model the others are compared with (default: the first)
+            n_boot: int = 200, seed: int = 0) -> dict:
+    "{model: {truth: TRUTH_METRICS with intervals, and `minus_<reference>`: the paired differences}} at a common alert rate."
+    from scipy.stats import rankdata
+    if not 0 < alert_rate < 1: raise ValueError(f'alert_rate must be in (0, 1), got {alert_rate}')
+    ref = reference or next(iter(scores))
+    if ref not in scores: raise ValueError(f'reference {ref!r} is not among the models {list(scores)}')
+    ranks = {m: rankdata(np.asarray(p, float), method='ordinal') / len(p) for m, p in scores.items()}
+    stat = truth_stat(1 - alert_rate + 0.5 / len(ranks[ref]))
+    out = {}
+    for m, r in ranks.items():
+        out[m] = {t: bootstrap(stat, y, r, n_boot=n_boot, seed=seed) for t, y in labels.items()}
+        if m != ref:
+            for t, y in labels.items(): out[m][t][f'minus_{ref}'] = paired(stat, y, ranks[ref], r, n_boot=n_boot, seed=seed)
+    return out
 
 # %% ../nbs/03a_metrics.ipynb #2b40b0ae
 def psi(ref, cur, bins: int = 10) -> float:

@@ -70,6 +70,12 @@ def log_run(model: ClinicalModel,  # the trained model
             mlflow.log_metrics({f'truth_{truth}_{k}{s}': v[part] for k, v in t.items() if isinstance(v, dict) and 'value' in v
                                 for part, s in (('value', ''), ('lo', '_ci_lo'), ('hi', '_ci_hi')) if np.isfinite(v[part])}
                                | {f'truth_{truth}_prevalence': t['prevalence']} | {f'truth_{truth}_oracle_{k}': v for k, v in t['oracle'].items()})
+        for strat, r in report.get('strategies', {}).get('results', {}).items():  # each label strategy under each truth, and its paired difference from exact
+            mlflow.log_metrics({f'strategy_{strat}_{truth}_{k}{s}': v[part] for truth, t in r.items() for k, v in t.items() if 'value' in v
+                                for part, s in (('value', ''), ('lo', '_ci_lo'), ('hi', '_ci_hi')) if np.isfinite(v[part])}
+                               | {f'strategy_{strat}_{truth}_minus_exact_{k}{s}': v[part] for truth, t in r.items() for k, v in t.get('minus_exact', {}).items()
+                                  for part, s in (('value', ''), ('lo', '_ci_lo'), ('hi', '_ci_hi')) if np.isfinite(v[part])})
+        if 'onset_model' in report: mlflow.log_metrics({f'onset_lag_{i}': v for i, v in enumerate(report['onset_model']['lag_probs'])})
         lt = report.get('lead_time', {})
         mlflow.log_metrics({f'lead_time_{k}': float(v) for k, v in lt.items() if isinstance(v, (int, float)) and np.isfinite(v)})
         for name, fig in plots.items(): mlflow.log_figure(fig, f'plots/{name}')

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['patient_uniform', 'Split', 'make_split', 'in_window', 'window_labels', 'truth_labels']
+__all__ = ['STRATEGIES', 'patient_uniform', 'Split', 'make_split', 'in_window', 'window_labels', 'truth_labels', 'OnsetModel',
+           'strategy_labels']
 
 # %% ../nbs/03_split.ipynb #580d0642
 def patient_uniform(patient_id,  # patient ids (array-like of str)
@@ -79,3 +80,125 @@ def truth_labels(rows: pd.DataFrame,  # rows with `year`, `target` and the oracl
                                      f'years past some rows ({int(short.sum()):,} rows); use a smaller tolerance')
     return {'recorded': rows['target'].to_numpy(np.int8), 'window': in_window(rows['recorded_year'], year, tolerance),
             'onset': (_years(rows['onset_year']) <= year).astype(np.int8)}
+
+# %% ../nbs/03_split.ipynb #3c669c0f
+STRATEGIES = ('exact', 'window', 'backdated', 'drop_ambiguous', 'soft')
+
+def _order(patient_id, year):
+    "Row order by (patient, year), each row's index within its patient, the patients' first rows, and the row → patient map."
+    pid = pd.factorize(np.asarray(patient_id, dtype=object))[0]
+    o = np.lexsort((np.asarray(year), pid))
+    p = pid[o]
+    first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    g = np.cumsum(np.r_[True, p[1:] != p[:-1]]) - 1
+    return o, np.arange(len(o)) - first[g], first, g
+
+def _within(x, first, g):
+    "Cumulative sum of x within each patient (rows in patient order)."
+    c = np.cumsum(x); return c - np.r_[0.0, c][first][g]
+
+class OnsetModel:
+    "Onset hazard and onset-to-recording lag distribution, estimated by EM from the recorded labels and the features alone."
+    def __init__(self, max_lag: int = 2,  # longest lag considered (years)
+                 max_iter: int = 100,  # EM iterations at most
+                 tol: float = 1e-4,  # stop when no lag probability moves more than this
+                 C: float = 1.0,  # inverse L2 penalty of the logistic hazard
+                ):
+        if max_lag < 0: raise ValueError(f'labels.max_lag must be >= 0, got {max_lag}')
+        self.max_lag, self.max_iter, self.tol, self.C = int(max_lag), int(max_iter), tol, C
+
+    def _design(self, X):
+        A = np.asarray(X, float)
+        A = np.where(np.isnan(A), self.center_, A)
+        return (A - self.center_) / self.scale_
+
+    def _estep(self, h, k, first, g, last, rec, pi):
+        "Per row: P(onset in this row | data); per lag: the expected count."
+        L, lq = self.max_lag, np.log1p(-np.clip(h, 0, 1 - 1e-12))
+        f = h * np.exp(_within(lq, first, g) - lq)  # P(onset in row k) = h_k · P(no onset before k)
+        tail = np.r_[np.cumsum(pi[::-1])[::-1], 0.0]  # tail[d] = P(lag >= d)
+        q, counts = np.zeros(len(h)), np.zeros(L + 1)
+        R = last[rec]  # recorded patients: onset in one of the rows R - j
+        w = np.stack([np.where(k[R] >= j, pi[j] * f[np.maximum(R - j, 0)], 0) for j in range(L + 1)], 1)
+        w /= np.maximum(w.sum(1, keepdims=True), 1e-300)
+        for j in range(L + 1):
+            ok = k[R] >= j; np.add.at(q, R[ok] - j, w[ok, j]); counts[j] += w[:, j].sum()
+        E = last[~rec]  # never recorded: no onset yet, or an onset in row E - d whose lag exceeds d
+        c = np.stack([np.where(k[E] >= d, f[np.maximum(E - d, 0)] * tail[d + 1], 0) for d in range(L)]
+                     + [np.exp(_within(lq, first, g)[E])], 1)
+        c /= np.maximum(c.sum(1, keepdims=True), 1e-300)
+        for d in range(L):
+            ok = k[E] >= d; np.add.at(q, E[ok] - d, c[ok, d])
+            for j in range(d + 1, L + 1): counts[j] += (c[:, d] * pi[j] / max(tail[d + 1], 1e-300)).sum()
+        return q, counts
+
+    def _rows(self, patient_id, year, target):
+        o, k, first, g = _order(patient_id, year)
+        last = np.r_[first[1:], len(o)] - 1
+        t = np.asarray(target)[o].astype(int)
+        if (t[np.setdiff1d(np.arange(len(o)), last)] == 1).any(): raise ValueError('target: a recorded diagnosis must be the last row of its patient')
+        return o, k, first, g, last, t[last] == 1
+
+    def fit(self, patient_id, year, target,  # the rows' keys and recorded labels
+            X,  # numeric features of the rows (NaN: missing)
+           ):
+        "Estimate the hazard and `lag_probs_` by EM; `history_` holds the lag probabilities of each iteration."
+        from sklearn.linear_model import LogisticRegression
+        A = np.asarray(X, float)
+        self.center_ = np.nan_to_num(np.nanmedian(A, 0)) if len(A) else np.zeros(A.shape[1])
+        A = np.where(np.isnan(A), self.center_, A)
+        sd = A.std(0); self.scale_ = np.where(sd > 0, sd, 1.0)
+        o, k, first, g, last, rec = self._rows(patient_id, year, target)
+        A = ((A - self.center_) / self.scale_)[o]
+        if not rec.any(): raise ValueError('target: no recorded diagnosis; the lag cannot be estimated')
+        self.hazard_ = LogisticRegression(C=self.C, max_iter=100, warm_start=True)
+        y = np.zeros(len(o)); y[last[rec]] = 1
+        self.hazard_.fit(A, y)  # start from the recorded year as the onset
+        pi, self.history_ = np.full(self.max_lag + 1, 1 / (self.max_lag + 1)), []
+        for it in range(self.max_iter):
+            q, counts = self._estep(self.hazard_.predict_proba(A)[:, 1], k, first, g, last, rec, pi)
+            after = np.clip(1 - _within(q, first, g), 0, 1)  # P(onset after this row): the row is at risk and survives
+            m1, m0 = q > 1e-6, after > 1e-6
+            self.hazard_.fit(np.r_[A[m1], A[m0]], np.r_[np.ones(m1.sum()), np.zeros(m0.sum())], sample_weight=np.r_[q[m1], after[m0]])
+            new = counts / counts.sum()
+            self.history_.append(new.tolist())
+            done = np.abs(new - pi).max() < self.tol
+            pi = new
+            if done: break
+        self.lag_probs_, self.iterations_, self.converged_ = pi, it + 1, bool(done)
+        return self
+
+    def onset_by(self, patient_id, year, target, X) -> np.ndarray:
+        "P(the onset has happened by the row's year | the patient's recorded labels and features), per row in the given order."
+        o, k, first, g, last, rec = self._rows(patient_id, year, target)
+        h = self.hazard_.predict_proba(self._design(X)[o])[:, 1]
+        q, _ = self._estep(h, k, first, g, last, rec, self.lag_probs_)
+        out = np.empty(len(o)); out[o] = np.clip(_within(q, first, g), 0, 1)
+        return out
+
+# %% ../nbs/03_split.ipynb #17f31848
+def strategy_labels(rows: pd.DataFrame,  # rows with `patient_id`, `year`, `target`
+                    strategy: str,  # one of STRATEGIES
+                    tolerance: int = 1,  # years of the window and of drop_ambiguous
+                    onset_by=None,  # for backdated and soft: P(onset by the row's year) from `OnsetModel.onset_by`
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "(label in [0, 1], weight) of each row under a training strategy; weight 0 leaves a row out."
+    y = rows['target'].to_numpy(np.float32); w = np.ones(len(rows), np.float32)
+    if strategy == 'exact': return y, w
+    if strategy == 'window': return window_labels(rows, tolerance).astype(np.float32), w
+    if strategy == 'drop_ambiguous':
+        before = window_labels(rows, tolerance).astype(bool) & (y == 0)
+        return y, np.where(before, 0, 1).astype(np.float32)
+    if strategy not in STRATEGIES: raise ValueError(f'labels.strategy: unknown strategy {strategy!r}; choose one of {", ".join(STRATEGIES)}')
+    if onset_by is None: raise ValueError(f'labels.strategy {strategy}: needs the onset posterior (OnsetModel.onset_by)')
+    s = np.asarray(onset_by, float)
+    if strategy == 'soft': return np.where(y == 1, 1, s).astype(np.float32), w
+    # backdated: the mode of the onset posterior, P(onset in row) = increase of P(onset by row), among a recorded patient's rows
+    rec = rows['patient_id'].isin(rows.loc[y == 1, 'patient_id'])
+    o, k, first, g = _order(rows['patient_id'], rows['year'])
+    inc = np.diff(np.r_[0.0, s[o]]); inc[first] = s[o][first]
+    inc = np.where(rec.to_numpy()[o], inc, -1.0)
+    best = pd.Series(inc).groupby(g).idxmax().to_numpy()  # row (in patient order) of the likeliest onset per patient
+    start = np.full(g.max() + 1 if len(g) else 0, np.iinfo(np.int64).max); start[g[best]] = k[best]
+    lab = np.empty(len(o), np.float32); lab[o] = (rec.to_numpy()[o] & (k >= start[g])).astype(np.float32)
+    return lab, w

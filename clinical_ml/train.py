@@ -17,14 +17,15 @@ from . import features, layout
 from .cluster import cluster_kwargs, using_client
 from .config import load_config, merge
 from .estimators import fit_pipeline, model_pipeline
-from .metrics import ece, evaluate, lead_time, point_metrics, truths
+from .metrics import compare, ece, evaluate, lead_time, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .registry import log_run
-from .split import make_split, truth_labels, window_labels
+from .split import STRATEGIES, OnsetModel, make_split, strategy_labels, truth_labels, window_labels
 
 # %% auto #0
-__all__ = ['log', 'KEY_COLS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold', 'select_features',
-           'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'train', 'baselines', 'figures']
+__all__ = ['log', 'KEY_COLS', 'ONSET_ROWS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold',
+           'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'compare_strategies',
+           'train', 'baselines', 'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
@@ -178,16 +179,17 @@ def params_of(trial_params: dict) -> tuple[str, dict]:
 # %% ../nbs/04_train.ipynb #eba68df7
 def _score(metric, y, p): return roc_auc_score(y, p) if metric == 'roc_auc' else average_precision_score(y, p)
 
-def cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, imbalance, seed, on_fold=None) -> np.ndarray:
-    "Out-of-fold probabilities (NaN outside validation rows); `on_fold(i, p_valid, valid_mask)` may stop early by raising."
+def cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, imbalance, seed, on_fold=None, weight=None) -> np.ndarray:
+    "Out-of-fold probabilities (NaN outside validation rows); `on_fold(i, p_valid, valid_mask)` may stop early by raising. Labels may be soft, rows weighted."
     oof = np.full(len(X), np.nan)
     for i, (tr, va) in enumerate(folds):
-        pipe = fit_pipeline(model_pipeline(algo, params, cat_cols, num_cols, imbalance, seed), X[tr], y_fit[tr], imbalance, seed)
+        pipe = fit_pipeline(model_pipeline(algo, params, cat_cols, num_cols, imbalance, seed), X[tr], y_fit[tr], imbalance, seed,
+                            None if weight is None else weight[tr])
         oof[va] = pipe.predict_proba(X[va])[:, 1]
         if on_fold: on_fold(i, oof[va], va)
     return oof
 
-def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str, study_name: str):
+def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str, study_name: str, weight=None):
     "Run (or resume) the Optuna study; return it."
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,7 +206,7 @@ def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str,
             scores.append(_score(h['metric'], y_eval[va], p))
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune(): raise optuna.TrialPruned()
-        cv_predict(algo, suggest(trial, algo), X, y_fit, folds, cat_cols, num_cols, cfg['imbalance'], seed, on_fold)
+        cv_predict(algo, suggest(trial, algo), X, y_fit, folds, cat_cols, num_cols, cfg['imbalance'], seed, on_fold, weight)
         return float(np.mean(scores))
     if todo:
         from tqdm import tqdm
@@ -228,6 +230,55 @@ def _sample_patients(ids: pd.Series, mask: np.ndarray, n_rows: int, seed: int) -
     return mask & (u < np.quantile(u[mask], n_rows / mask.sum()))
 
 # %% ../nbs/04_train.ipynb #f7f8ae9f
+ONSET_ROWS = 100_000  # rows (whole patients) of the pool the onset model is fitted on
+
+def _strategy_labels(keys, pool, Xp_num, wanted, lab, seed, fdir, report) -> dict:
+    "{strategy: (label, weight)} over all rows (weight 0 outside the pool); fits the onset model when a strategy needs it."
+    tol, out, onset = int(lab['tolerance']), {}, None
+    if set(wanted) & {'backdated', 'soft'}:
+        t = time.perf_counter()
+        kp = keys[pool].reset_index(drop=True)
+        fit = _sample_patients(kp['patient_id'], np.ones(len(kp), bool), ONSET_ROWS, seed)
+        m = OnsetModel(int(lab['max_lag'])).fit(kp['patient_id'][fit], kp['year'][fit], kp['target'][fit], Xp_num[fit])
+        onset = m.onset_by(kp['patient_id'], kp['year'], kp['target'], Xp_num)
+        truth = (layout.read_json(Path(src) / layout.PARAMS) if (src := layout.data_source(fdir)) and (Path(src) / layout.PARAMS).exists() else {}).get('lag_probs')
+        report['onset_model'] = dict(lag_probs=[round(float(v), 4) for v in m.lag_probs_], lag_probs_generated=truth, iterations=m.iterations_,
+                                     converged=m.converged_, rows=int(fit.sum()), columns=Xp_num.shape[1], seconds=round(time.perf_counter() - t, 1))
+        log.info('onset model (EM, %s rows, %d iterations): lag distribution %s%s', f'{fit.sum():,}', m.iterations_,
+                 np.round(m.lag_probs_, 3).tolist(), f' (generated with {truth})' if truth else '')
+    for s in wanted:
+        yl, wl = np.zeros(len(keys), np.float32), np.zeros(len(keys), np.float32)
+        if s in ('backdated', 'soft'): yl[pool], wl[pool] = strategy_labels(keys[pool], s, tol, onset)
+        else:
+            yl[:], wl[:] = strategy_labels(keys, s, tol); wl[~pool] = 0
+        out[s] = (yl, wl)
+    return out
+
+def compare_strategies(strategies: list,  # the strategies to compare
+                       fitted: dict,  # {strategy: pipeline already fitted on the pool} (the trained model's)
+                       labels: dict,  # {strategy: (label, weight) over all rows}
+                       pool: np.ndarray,  # the pool's row mask
+                       Xp: pd.DataFrame, Xt: pd.DataFrame,  # the pool's and the test's rows (selected columns)
+                       test_truths: dict,  # {truth: 0/1 labels of the test rows}
+                       alert_rate: float,  # share of test rows the trained model flags
+                       algo, params, cats, nums, cfg, n_boot, seed) -> dict:
+    "Each strategy refitted with the same model, scored on the test under every truth at the same alert rate, with paired differences from exact."
+    from tqdm import tqdm
+    scores, errors, t = {}, {}, time.perf_counter()
+    for s in tqdm(strategies, desc='label strategies', disable=None):
+        try:
+            pipe = fitted[s] if s in fitted else fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp,
+                                                              labels[s][0][pool], cfg['imbalance'], seed, labels[s][1][pool])
+            scores[s] = pipe.predict_proba(Xt)[:, 1]
+        except ValueError as e: errors[s] = str(e); log.warning('strategy %s not compared: %s', s, e)
+    if not scores or not 0 < alert_rate < 1: return dict(errors=errors)
+    out = compare(scores, test_truths, alert_rate, 'exact' if 'exact' in scores else None, n_boot, seed)
+    auc = lambda r: '/'.join(f"{r[t]['roc_auc']['value']:.3f}" for t in test_truths)
+    log.info('strategies (test ROC-AUC under %s): %s', '/'.join(test_truths), ', '.join(f'{s} {auc(r)}' for s, r in out.items()))
+    return dict(results=out, alert_rate=alert_rate, reference='exact' if 'exact' in scores else next(iter(scores)),
+                seconds=round(time.perf_counter() - t, 1), errors=errors)
+
+# %% ../nbs/04_train.ipynb #b69da8bd
 def train(config: str | Path | dict | None,  # training config (YAML path, dict of overrides, or None)
           data: str | Path,  # raw data or a features directory
           output: str | Path,  # output directory (features, optuna.db, model/)
@@ -250,8 +301,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     cv = cfg['cross_validation']
     sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=seed)
     pool = _sample_patients(keys['patient_id'], sp.pool, int(sp.pool.sum() * cfg['processing']['sample_fraction']), seed)
-    y_win = window_labels(keys, int(cfg['labels']['tolerance']))
-    y_fit = y_win if cfg['labels']['strategy'] == 'window' else y
+    lab = cfg['labels']; tol = int(lab['tolerance'])
+    y_win = window_labels(keys, tol)
     log.info('%s rows: %s in the training pool, %s held out for the test; %d folds', f'{len(y):,}', f'{pool.sum():,}', f'{sp.test.sum():,}', len(sp.folds))
     report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir))
 
@@ -263,7 +314,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     fs_valid = keys['year'].to_numpy()[fs_mask] >= np.sort(keys['year'].to_numpy()[fs_mask])[int(0.8 * fs_mask.sum())]
     check_leakage(Xs, y[fs_mask], cfg['evaluation']['max_single_feature_auc'], seed)
     fsc = cfg['feature_selection']
-    cols, report['feature_selection'] = select_features(Xs, y_fit[fs_mask], fs_valid, fsc['method'], int(fsc['max_features']), seed)
+    cols, report['feature_selection'] = select_features(Xs, y[fs_mask], fs_valid, fsc['method'], int(fsc['max_features']), seed)
     del Xs
     log.info('feature selection (%s) on %s rows: %d → %d columns, validation AUC %.4f → %.4f', fsc['method'], f'{fs_mask.sum():,}',
              len(all_cols), len(cols), report['feature_selection']['auc_all'], report['feature_selection']['auc_selected'])
@@ -276,17 +327,21 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     cats = [c for c in cols if isinstance(X[c].dtype, pd.CategoricalDtype)]
     nums = [c for c in cols if c not in cats]
 
+    # the training labels of each strategy wanted (03_split), known to training: the pool patients' own rows, never the oracle
+    labels = _strategy_labels(keys, pool, X.iloc[sub(pool)][nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
+    y_fit, w_fit = labels[lab['strategy']]
+
     # HPO on a sample of the pool
     hpo_mask = _sample_patients(keys['patient_id'], pool, int(cfg['hpo']['max_rows']), seed)
     Xh = X.iloc[sub(hpo_mask)].reset_index(drop=True)
     hpos = np.full(len(y), -1); hpos[np.flatnonzero(hpo_mask)] = np.arange(hpo_mask.sum())
     folds = [(np.isin(np.arange(len(Xh)), hpos[tr & hpo_mask]), np.isin(np.arange(len(Xh)), hpos[va & hpo_mask])) for tr, va in sp.folds]
-    folds = [(tr, va) for tr, va in folds if tr.any() and va.any() and len(np.unique(y_fit[hpo_mask][tr])) == 2 and len(np.unique(y[hpo_mask][va])) == 2]
+    folds = [(tr, va) for tr, va in folds if tr.any() and va.any() and (y_fit[hpo_mask][tr] > 0).any() and (y_fit[hpo_mask][tr] < 1).any() and len(np.unique(y[hpo_mask][va])) == 2]
     if not folds: raise ValueError('no usable fold: too little data or too few positives for the configured split')
-    yh_fit, yh = y_fit[hpo_mask], y[hpo_mask]
+    yh_fit, wh, yh = y_fit[hpo_mask], w_fit[hpo_mask], y[hpo_mask]
     name = cfg['hpo']['study_name'] or f"clinical-ml-{report['data_hash']}-{hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
     if cfg['hpo']['enabled']:
-        study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name)
+        study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name, wh)
         algo, params = params_of(study.best_trial.params)
         report['hpo'] = dict(study=name, trials=len(study.trials), best_value=study.best_value, best=study.best_trial.params)
     else:
@@ -295,42 +350,48 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     log.info('best configuration: %s %s', algo, params)
 
     # calibration and threshold on out-of-fold predictions of the best configuration
-    oof = cv_predict(algo, params, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed)
+    oof = cv_predict(algo, params, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed, weight=wh)
     has = ~np.isnan(oof)
     fold_id = np.full(len(Xh), -1)
     for i, (_, va) in enumerate(folds): fold_id[va] = i
     cal, report['calibration'] = choose_calibration(oof[has], yh[has], fold_id[has], cfg['calibration']['method'])
     p_val = cal(oof[has])
-    thr, why = choose_threshold(p_val, yh[has], **cfg['threshold'])
-    report['threshold'] = dict(value=thr, policy=cfg['threshold']['policy'], explanation=why, validation=point_metrics(yh[has], p_val, thr))
-    yw = window_labels(keys, int(cfg['labels']['tolerance']))[hpo_mask][has]
+    yw = y_win[hpo_mask][has]
+    truth = cfg['threshold']['truth']
+    thr, why = choose_threshold(p_val, yh[has] if truth == 'recorded' else yw, **cfg['threshold'])
+    if truth == 'window': why = f'{why}, against the window label (recorded within {tol} year(s))'
+    report['threshold'] = dict(value=thr, policy=cfg['threshold']['policy'], truth=truth, explanation=why,
+                               validation=point_metrics(yh[has], p_val, thr), validation_window=point_metrics(yw, p_val, thr))
     report['cv'] = {'roc_auc': roc_auc_score(yh[has], oof[has]), 'pr_auc': average_precision_score(yh[has], oof[has]),
                     'window_roc_auc': roc_auc_score(yw, oof[has]), 'window_pr_auc': average_precision_score(yw, oof[has])}
     log.info('calibration: %s; threshold: %s', report['calibration']['calibration'], why)
 
     # refit on the whole pool, evaluate on the test
     Xp, Xt = X.iloc[sub(pool)], X.iloc[sub(sp.test)]
-    pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed)
+    pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
     model = ClinicalModel(spec, cols, pipe, cal, thr, dict(algorithm=algo, params=params))
     p_test, y_test = model.predict_features(Xt), y[sp.test]
     nb = int(cfg['evaluation']['bootstrap'])
     report['test'] = evaluate(y_test, p_test, thr, nb, seed)
-    report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed) | {'tolerance': int(cfg['labels']['tolerance'])}
-    orc = oracle_for(fdir, keys[sp.test])
+    report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed) | {'tolerance': tol}
+    orc, test_truths = oracle_for(fdir, keys[sp.test]), {'recorded': y_test}
     if orc is not None and not orc['p_true'].isna().any():
         p_true = orc['p_true'].to_numpy(float)
         report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true))
         report['oracle']['roc_auc_gap'] = report['oracle']['roc_auc'] - report['test']['roc_auc']['value']
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
         if 'known_until' in orc:  # an oracle that knows past the data's end (data generated before it had none)
-            labels = truth_labels(orc.assign(target=y_test), int(cfg['labels']['tolerance']))
-            report['truths'] = truths(labels, p_test, thr, nb, seed)
-            for name, yt in labels.items():  # the oracle's own ceiling under each truth
+            test_truths = truth_labels(orc.assign(target=y_test), tol)
+            report['truths'] = truths(test_truths, p_test, thr, nb, seed)
+            for name, yt in test_truths.items():  # the oracle's own ceiling under each truth
                 report['truths'][name]['oracle'] = dict(roc_auc=roc_auc_score(yt, p_true), pr_auc=average_precision_score(yt, p_true))
             report['lead_time'] = lead_time(orc['year'], pd.to_numeric(orc['recorded_year']).astype(float), y_test, p_test >= thr)
             log.info('truths (ROC-AUC / PPV): %s; %d of %d false positives are recorded in a later year', ', '.join(
                 f"{n} {t['roc_auc']['value']:.3f} / {t['ppv']['value']:.3f}" for n, t in report['truths'].items()),
                 report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
+    if lab['compare']:  # every strategy refitted with the chosen model on the same pool, judged on the same test rows
+        report['strategies'] = compare_strategies(lab['compare'], {lab['strategy']: pipe}, labels, pool, Xp, Xt, test_truths,
+                                                  float((p_test >= thr).mean()), algo, params, cats, nums, cfg, nb, seed)
     cap = int(cfg['evaluation']['baseline_max_rows']) or int(pool.sum())  # the logistic baseline's dense float64 copies dominate small machines
     bmask = _sample_patients(keys['patient_id'], pool, cap, seed)
     report['baselines'] = baselines(X.iloc[sub(bmask)], y[bmask], Xt, y_test, cats, nums, seed) | {'rows': int(bmask.sum())}
