@@ -30,3 +30,18 @@ def save(name: str, result: dict) -> Path:
     path = RESULTS / f'{name}.json'
     path.write_text(json.dumps({'benchmark': name, 'when': time.strftime('%Y-%m-%dT%H:%M:%S'), 'machine': machine(), **result}, indent=1))
     return path
+
+ROWS_PER_PATIENT = 3.36  # patient-years per generated patient (the default follow-up)
+
+def train_cli(rows: int, data, config, work: Path) -> tuple:
+    "Generate ~`rows` patient-years into `data` unless it exists, then `clinical-ml train` it into WORK/out with a SQLite MLflow store in WORK; (generate run or None, train run, metrics.json)."
+    import sys
+    cli = str(Path(sys.executable).parent / 'clinical-ml')
+    data, gen = Path(data), None
+    if not data.exists():
+        gen = run_tree([cli, 'generate', '--num_patients', str(round(rows / ROWS_PER_PATIENT)), '--output_dir', str(data)])
+        assert gen['returncode'] == 0, gen['stderr']
+    env = {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/mlflow.db'}
+    r = run_tree([cli, 'train', '--config', str(config), '--data', str(data), '--output', str(work / 'out')], env=env, cwd=work)
+    assert r['returncode'] == 0, r['stderr'][-3000:]
+    return gen, r, json.loads((work / 'out' / 'model' / 'metrics.json').read_text())

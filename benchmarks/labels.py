@@ -6,10 +6,10 @@ strategy), writes benchmarks/results/labels.json.
 
     .venv/bin/python benchmarks/labels.py [--rows 1100000] [--data DIR] [--keep DIR]
 """
-import argparse, json, os, shutil, sys, tempfile
+import argparse, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import run_tree, save
+from _measure import save, train_cli
 
 def main():
     ap = argparse.ArgumentParser()
@@ -18,19 +18,10 @@ def main():
     ap.add_argument('--config', default=str(Path(__file__).parents[1] / 'config' / 'training_config.yaml'))
     ap.add_argument('--keep', default=None, help='keep the run directory here')
     a = ap.parse_args()
-    cli = str(Path(sys.executable).parent / 'clinical-ml')
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(dir='/tmp'))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        data = Path(a.data) if a.data else work / 'raw'
-        gen = None
-        if not data.exists():
-            gen = run_tree([cli, 'generate', '--num_patients', str(round(a.rows / 3.36)), '--output_dir', str(data)])
-            assert gen['returncode'] == 0, gen['stderr']
-        env = {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/mlflow.db'}
-        r = run_tree([cli, 'train', '--config', a.config, '--data', str(data), '--output', str(work / 'out')], env=env, cwd=work)
-        assert r['returncode'] == 0, r['stderr'][-3000:]
-        m = json.loads((work / 'out' / 'model' / 'metrics.json').read_text())
+        gen, r, m = train_cli(a.rows, a.data or work / 'raw', a.config, work)
         pick = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
         res = dict(rows=m['rows'], pool_rows=m['pool_rows'], test_rows=m['test_rows'], train_seconds=round(r['seconds'], 1),
                    generate_seconds=round(gen['seconds'], 1) if gen else None, peak_rss_mib=round(r['peak_rss_mib']),

@@ -4,10 +4,10 @@ baselines trained side by side (logistic regression, LightGBM defaults). Writes 
 
     .venv/bin/python benchmarks/train.py [--rows 2000000] [--data DIR]
 """
-import argparse, json, os, shutil, sys, tempfile
+import argparse, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import run_tree, save
+from _measure import save, train_cli
 
 def main():
     ap = argparse.ArgumentParser()
@@ -15,17 +15,9 @@ def main():
     ap.add_argument('--data', default=None, help='existing generated data (else generated here, not timed)')
     ap.add_argument('--config', default=str(Path(__file__).parents[1] / 'config' / 'training_config.yaml'))
     a = ap.parse_args()
-    cli = str(Path(sys.executable).parent / 'clinical-ml')
     work = Path(tempfile.mkdtemp(dir='/tmp'))
     try:
-        data = Path(a.data) if a.data else work / 'raw'
-        if not data.exists():
-            g = run_tree([cli, 'generate', '--num_patients', str(round(a.rows / 3.36)), '--output_dir', str(data)])
-            assert g['returncode'] == 0, g['stderr']
-        env = {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/mlflow.db'}
-        r = run_tree([cli, 'train', '--config', a.config, '--data', str(data), '--output', str(work / 'out')], env=env, cwd=work)
-        assert r['returncode'] == 0, r['stderr'][-3000:]
-        m = json.loads((work / 'out' / 'model' / 'metrics.json').read_text())
+        _, r, m = train_cli(a.rows, a.data or work / 'raw', a.config, work)
         t, o = m['test'], m.get('oracle', {})
         res = dict(rows=m['rows'], pool_rows=m['pool_rows'], test_rows=m['test_rows'], wall_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'],
                    test={k: t[k] for k in ('roc_auc', 'pr_auc', 'brier', 'ece', 'sensitivity', 'specificity', 'ppv', 'npv', 'nns')},

@@ -146,10 +146,9 @@ class OnsetModel:
         from sklearn.linear_model import LogisticRegression
         A = np.asarray(X, float)
         self.center_ = np.nan_to_num(np.nanmedian(A, 0)) if len(A) else np.zeros(A.shape[1])
-        A = np.where(np.isnan(A), self.center_, A)
-        sd = A.std(0); self.scale_ = np.where(sd > 0, sd, 1.0)
+        sd = np.where(np.isnan(A), self.center_, A).std(0); self.scale_ = np.where(sd > 0, sd, 1.0)
         o, k, first, g, last, rec = self._rows(patient_id, year, target)
-        A = ((A - self.center_) / self.scale_)[o]
+        A = self._design(A)[o]
         if not rec.any(): raise ValueError('target: no recorded diagnosis; the lag cannot be estimated')
         self.hazard_ = LogisticRegression(C=self.C, max_iter=100, warm_start=True)
         y = np.zeros(len(o)); y[last[rec]] = 1

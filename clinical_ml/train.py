@@ -53,7 +53,7 @@ def features_dir(data: str | Path,  # raw data, or a features directory
 def oracle_for(fdir: Path, keys: pd.DataFrame) -> pd.DataFrame | None:
     "The oracle's columns (p_true, onset and recorded years, …) for the rows `keys` (patient_id, year), in their order; None when the data has no oracle."
     src = layout.data_source(fdir)
-    o = layout.read_oracle(src) if src else None
+    o = layout.read_oracle(src, filters=[('year', 'in', sorted(set(keys['year'].astype(int).tolist())))]) if src else None  # the rows' years only
     if o is None: return None
     return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
@@ -272,11 +272,11 @@ def compare_strategies(strategies: list,  # the strategies to compare
             scores[s] = pipe.predict_proba(Xt)[:, 1]
         except ValueError as e: errors[s] = str(e); log.warning('strategy %s not compared: %s', s, e)
     if not scores or not 0 < alert_rate < 1: return dict(errors=errors)
-    out = compare(scores, test_truths, alert_rate, 'exact' if 'exact' in scores else None, n_boot, seed)
+    ref = 'exact' if 'exact' in scores else next(iter(scores))
+    out = compare(scores, test_truths, alert_rate, ref, n_boot, seed)
     auc = lambda r: '/'.join(f"{r[t]['roc_auc']['value']:.3f}" for t in test_truths)
     log.info('strategies (test ROC-AUC under %s): %s', '/'.join(test_truths), ', '.join(f'{s} {auc(r)}' for s, r in out.items()))
-    return dict(results=out, alert_rate=alert_rate, reference='exact' if 'exact' in scores else next(iter(scores)),
-                seconds=round(time.perf_counter() - t, 1), errors=errors)
+    return dict(results=out, alert_rate=alert_rate, reference=ref, seconds=round(time.perf_counter() - t, 1), errors=errors)
 
 # %% ../nbs/04_train.ipynb #b69da8bd
 def train(config: str | Path | dict | None,  # training config (YAML path, dict of overrides, or None)
@@ -328,7 +328,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     nums = [c for c in cols if c not in cats]
 
     # the training labels of each strategy wanted (03_split), known to training: the pool patients' own rows, never the oracle
-    labels = _strategy_labels(keys, pool, X.iloc[sub(pool)][nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
+    Xp, Xt = X.iloc[sub(pool)], X.iloc[sub(sp.test)]
+    labels = _strategy_labels(keys, pool, Xp[nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
     y_fit, w_fit = labels[lab['strategy']]
 
     # HPO on a sample of the pool
@@ -367,7 +368,6 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     log.info('calibration: %s; threshold: %s', report['calibration']['calibration'], why)
 
     # refit on the whole pool, evaluate on the test
-    Xp, Xt = X.iloc[sub(pool)], X.iloc[sub(sp.test)]
     pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
     model = ClinicalModel(spec, cols, pipe, cal, thr, dict(algorithm=algo, params=params))
     p_test, y_test = model.predict_features(Xt), y[sp.test]
