@@ -9,25 +9,53 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['log', 'available_cpus', 'dask_client', 'using_client', 'cluster_kwargs', 'run_tasks']
+__all__ = ['THREAD_VARS', 'log', 'available_cpus', 'limit_threads', 'dask_client', 'using_client', 'cluster_kwargs', 'run_tasks']
 
 # %% ../nbs/00b_cluster.ipynb #7520099e
-def _cgroup_cpus(root: str = '/sys/fs/cgroup') -> float | None:
-    "The CPU quota of this process's cgroup (v2 `cpu.max`, or v1 `cfs_quota/period`), or None when unlimited."
+def _quota(d: Path) -> float | None:
+    "The CPU quota set in one cgroup directory (v2 `cpu.max`, or v1 `cpu.cfs_quota_us / cpu.cfs_period_us`), or None."
     try:
-        q, p = Path(root, 'cpu.max').read_text().split()[:2]
+        q, p = (d / 'cpu.max').read_text().split()[:2]
         return None if q == 'max' else int(q) / int(p)
     except (OSError, ValueError): pass
     try:
-        q, p = (int(Path(root, 'cpu', f).read_text()) for f in ('cpu.cfs_quota_us', 'cpu.cfs_period_us'))
+        q, p = (int((d / f).read_text()) for f in ('cpu.cfs_quota_us', 'cpu.cfs_period_us'))
         return q / p if q > 0 else None
     except (OSError, ValueError): return None
+
+def _cgroup_cpus(root: str = '/sys/fs/cgroup',  # where the cgroup file systems are mounted
+                 proc: str = '/proc/self/cgroup',  # this process's cgroup membership
+                ) -> float | None:
+    "The tightest CPU quota on this process's cgroup and its ancestors (cgroup v2 or v1), or None when unlimited."
+    v2 = v1 = '/'
+    try:
+        for line in Path(proc).read_text().splitlines():
+            hid, ctrl, path = line.split(':', 2)
+            if hid == '0' and not ctrl: v2 = path
+            elif 'cpu' in ctrl.split(','): v1 = path
+    except (OSError, ValueError): pass
+    def up(base, rel):  # the cgroup's directory, then each parent up to the mount point
+        ps = [p for p in rel.split('/') if p]
+        return [Path(base, *ps[:i]) for i in range(len(ps), -1, -1)]
+    dirs = up(root, v2) + [d for b in ('cpu', 'cpu,cpuacct') for d in up(Path(root, b), v1)]
+    qs = [q for d in dict.fromkeys(dirs) if (q := _quota(d))]
+    return min(qs) if qs else None
 
 def available_cpus() -> int:
     "The CPUs this process may use: its affinity, capped by its cgroup quota (at least 1)."
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     q = _cgroup_cpus()
     return max(1, min(n, math.floor(q)) if q else n)
+
+THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
+
+def limit_threads(n: int | None = None  # threads (default: `available_cpus()`)
+                 ):
+    "Cap this process's BLAS and OpenMP pools at n threads, and the child processes' through the environment (a value already set is kept)."
+    from threadpoolctl import threadpool_limits
+    n = n or available_cpus()
+    for v in THREAD_VARS: os.environ.setdefault(v, str(n))
+    return threadpool_limits(n)  # applied now; usable as a context manager that restores the previous limits
 
 # %% ../nbs/00b_cluster.ipynb #1d5b577f
 log = logging.getLogger('clinical_ml.cluster')

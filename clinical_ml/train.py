@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #75473810
 from __future__ import annotations
-import hashlib, json, logging, time, tracemalloc, warnings
+import hashlib, json, logging, os, time, tracemalloc, warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +14,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from . import features, layout
-from .cluster import cluster_kwargs, using_client
+from .cluster import available_cpus, cluster_kwargs, limit_threads, using_client
 from .config import load_config, merge
 from .estimators import fit_pipeline, model_pipeline
 from .metrics import compare, ece, evaluate, lead_time, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
+from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed
 from .registry import log_run
 from .split import STRATEGIES, OnsetModel, make_split, strategy_labels, truth_labels, window_labels
 
 # %% auto #0
 __all__ = ['log', 'KEY_COLS', 'ONSET_ROWS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold',
            'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'compare_strategies',
-           'train', 'baselines', 'figures']
+           'fit_mode', 'training_cluster', 'train', 'baselines', 'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
@@ -279,6 +280,25 @@ def compare_strategies(strategies: list,  # the strategies to compare
     return dict(results=out, alert_rate=alert_rate, reference=ref, seconds=round(time.perf_counter() - t, 1), errors=errors)
 
 # %% ../nbs/04_train.ipynb #b69da8bd
+def fit_mode(pool_mb: float,  # estimated size of the pool's selected columns
+             limit_mb: float,  # `processing.in_memory_limit_mb` (0: always distributed)
+             scheduler: str | None = None,  # a scheduler given (argument or $DASK_SCHEDULER_ADDRESS)
+            ) -> tuple[bool, str]:
+    "Whether the final fit is distributed, and why."
+    if scheduler: return True, f'a Dask scheduler was given ({scheduler})'
+    if pool_mb > limit_mb: return True, f'the pool\'s selected columns ({pool_mb:,.0f} MB) exceed processing.in_memory_limit_mb ({limit_mb:g})'
+    return False, f'the pool\'s selected columns ({pool_mb:,.0f} MB) fit processing.in_memory_limit_mb ({limit_mb:g})'
+
+def training_cluster(dask_config: dict | None,  # `processing.dask_config`
+                    ) -> dict:
+    "`dask_client` sizes of a local cluster for a distributed fit: worker processes, threads in all ≤ the available CPUs, no memory limit."
+    kw = cluster_kwargs(dask_config)
+    t, cpus = int(kw.get('threads_per_worker', 1)), available_cpus()
+    t = min(t, cpus)
+    n = max(1, min(int(kw.get('n_workers') or cpus // t), cpus // t))
+    return dict(n_workers=n, threads_per_worker=t, processes=True, memory_limit=0)
+
+# %% ../nbs/04_train.ipynb #783b04af
 def train(config: str | Path | dict | None,  # training config (YAML path, dict of overrides, or None)
           data: str | Path,  # raw data or a features directory
           output: str | Path,  # output directory (features, optuna.db, model/)
@@ -288,8 +308,12 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
          ) -> dict:
     "Train, calibrate, evaluate, log and register a model; return the report."
     cfg = load_config(config)
+    limit_threads()  # BLAS / OpenMP pools of this process and its children sized to the CPUs it may use
     output = Path(output); output.mkdir(parents=True, exist_ok=True)
     t0, seed = time.perf_counter(), cfg['seed']
+    laps, last = {}, [t0]
+    def lap(name):  # seconds of each phase, into the report: where the time goes
+        now = time.perf_counter(); laps[name] = round(now - last[0], 1); last[0] = now
     fdir = features_dir(data, output, client, scheduler, cfg['processing']['dask_config'])
     spec = features.load_spec(fdir)
     names = pq.read_schema(layout.parts(fdir)[0]).names
@@ -306,6 +330,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     log.info('%s rows: %s in the training pool, %s held out for the test; %d folds', f'{len(y):,}', f'{pool.sum():,}', f'{sp.test.sum():,}', len(sp.folds))
     report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir))
 
+    lap('keys_and_split')
     # feature selection on a sample sized to the memory budget
     all_cols = [c for c in pq.read_schema(layout.parts(fdir)[0]).names if c not in KEY_COLS]
     budget_rows = int(cfg['processing']['memory_budget_mb'] * 2**20 / (4 * _bytes_per_row(fdir, all_cols)))
@@ -319,8 +344,28 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     log.info('feature selection (%s) on %s rows: %d → %d columns, validation AUC %.4f → %.4f', fsc['method'], f'{fs_mask.sum():,}',
              len(all_cols), len(cols), report['feature_selection']['auc_all'], report['feature_selection']['auc_selected'])
 
-    # the selected columns of every row we need, read column-wise
-    need = pool | sp.test
+    lap('feature_selection')
+    # the search's sample (whole patients, sized by hpo.max_rows and the memory budget); the final fit here or on Dask
+    bpr = _bytes_per_row(fdir, cols)
+    hpo_rows = min(int(cfg['hpo']['max_rows']), int(cfg['processing']['memory_budget_mb'] * 2**20 / (4 * bpr)))
+    hpo_mask = _sample_patients(keys['patient_id'], pool, hpo_rows, seed)
+    address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
+    dist, why_mode = fit_mode(pool.sum() * bpr / 2**20, cfg['processing']['in_memory_limit_mb'], address)
+    log.info('final fit %s: %s', 'on Dask (lightgbm.dask)' if dist else 'in this process', why_mode)
+    report['distributed'] = dict(enabled=dist, reason=why_mode)
+    if dist:
+        if lab['strategy'] in ('backdated', 'soft'):
+            raise ValueError(f"labels.strategy {lab['strategy']} needs the onset model's posterior on every training row, which a distributed fit "
+                             "does not compute; use exact, window or drop_ambiguous (compare the others with labels.compare, on the sample)")
+        if dropped := [a for a in cfg['hpo']['algorithms'] if a not in DISTRIBUTED_ALGORITHMS]:
+            kept = [a for a in cfg['hpo']['algorithms'] if a in DISTRIBUTED_ALGORITHMS]
+            if not kept: raise ValueError(f"hpo.algorithms {cfg['hpo']['algorithms']}: none can be fitted on Dask ({', '.join(DISTRIBUTED_ALGORITHMS)} can)")
+            log.warning('distributed fit: searching %s only (%s have no Dask engine here)', kept, dropped)
+            cfg = merge(cfg, {'hpo': {'algorithms': kept}})
+    mem = hpo_mask if dist else pool  # the pool rows held in this process
+
+    # the selected columns of every row we need here, read column-wise
+    need = mem | sp.test
     X = layout.read_columns(fdir, cols, need)
     idx = np.flatnonzero(need); pos = np.full(len(y), -1); pos[idx] = np.arange(len(idx))
     sub = lambda m: pos[m & need]
@@ -328,12 +373,12 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     nums = [c for c in cols if c not in cats]
 
     # the training labels of each strategy wanted (03_split), known to training: the pool patients' own rows, never the oracle
-    Xp, Xt = X.iloc[sub(pool)], X.iloc[sub(sp.test)]
-    labels = _strategy_labels(keys, pool, Xp[nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
+    Xp, Xt = X.iloc[sub(mem)], X.iloc[sub(sp.test)]
+    labels = _strategy_labels(keys, mem, Xp[nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
     y_fit, w_fit = labels[lab['strategy']]
 
-    # HPO on a sample of the pool
-    hpo_mask = _sample_patients(keys['patient_id'], pool, int(cfg['hpo']['max_rows']), seed)
+    lap('read_and_labels')
+    # HPO on the sample
     Xh = X.iloc[sub(hpo_mask)].reset_index(drop=True)
     hpos = np.full(len(y), -1); hpos[np.flatnonzero(hpo_mask)] = np.arange(hpo_mask.sum())
     folds = [(np.isin(np.arange(len(Xh)), hpos[tr & hpo_mask]), np.isin(np.arange(len(Xh)), hpos[va & hpo_mask])) for tr, va in sp.folds]
@@ -350,6 +395,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
         report['hpo'] = dict(enabled=False)
     log.info('best configuration: %s %s', algo, params)
 
+    lap('search')
     # calibration and threshold on out-of-fold predictions of the best configuration
     oof = cv_predict(algo, params, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed, weight=wh)
     has = ~np.isnan(oof)
@@ -367,8 +413,19 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
                     'window_roc_auc': roc_auc_score(yw, oof[has]), 'window_pr_auc': average_precision_score(yw, oof[has])}
     log.info('calibration: %s; threshold: %s', report['calibration']['calibration'], why)
 
-    # refit on the whole pool, evaluate on the test
-    pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
+    lap('calibration_and_threshold')
+    # fit on the whole pool (here, or on Dask), evaluate on the test
+    if dist:
+        yl, wl = strategy_labels(keys, lab['strategy'], tol)  # record-based: every pool row, from the keys alone
+        with using_client(None, address, **training_cluster(cfg['processing']['dask_config'])) as c:
+            pipe, info = fit_distributed(c, fdir, cols, pool, yl, np.where(pool, wl, 0), model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed),
+                                         (Xh, yh_fit, wh))
+        report['distributed'].update(info)
+        del yl, wl
+    else:
+        pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
+    report['sizes'] = dict(pool=int(pool.sum()), search=int(hpo_mask.sum()), in_memory=int(mem.sum()), test=int(sp.test.sum()))
+    lap('final_fit')
     model = ClinicalModel(spec, cols, pipe, cal, thr, dict(algorithm=algo, params=params))
     p_test, y_test = model.predict_features(Xt), y[sp.test]
     nb = int(cfg['evaluation']['bootstrap'])
@@ -389,13 +446,16 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
             log.info('truths (ROC-AUC / PPV): %s; %d of %d false positives are recorded in a later year', ', '.join(
                 f"{n} {t['roc_auc']['value']:.3f} / {t['ppv']['value']:.3f}" for n, t in report['truths'].items()),
                 report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
+    lap('evaluation')
     if lab['compare']:  # every strategy refitted with the chosen model on the same pool, judged on the same test rows
-        report['strategies'] = compare_strategies(lab['compare'], {lab['strategy']: pipe}, labels, pool, Xp, Xt, test_truths,
-                                                  float((p_test >= thr).mean()), algo, params, cats, nums, cfg, nb, seed)
-    cap = int(cfg['evaluation']['baseline_max_rows']) or int(pool.sum())  # the logistic baseline's dense float64 copies dominate small machines
-    bmask = _sample_patients(keys['patient_id'], pool, cap, seed)
+        report['strategies'] = compare_strategies(lab['compare'], {} if dist else {lab['strategy']: pipe}, labels, mem, Xp, Xt, test_truths,
+                                                  float((p_test >= thr).mean()), algo, params, cats, nums, cfg, nb, seed) | {'rows': int(mem.sum())}
+    lap('strategies')
+    cap = int(cfg['evaluation']['baseline_max_rows']) or int(mem.sum())  # the logistic baseline's dense float64 copies dominate small machines
+    bmask = _sample_patients(keys['patient_id'], mem, cap, seed)
     report['baselines'] = baselines(X.iloc[sub(bmask)], y[bmask], Xt, y_test, cats, nums, seed) | {'rows': int(bmask.sum())}
-    report['seconds'] = round(time.perf_counter() - t0, 1)
+    lap('baselines')
+    report['seconds'], report['timings'] = round(time.perf_counter() - t0, 1), laps
     model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
                       trained_at=pd.Timestamp.now(tz='UTC').isoformat())
     log.info('test ROC-AUC %.4f [%.4f, %.4f], PR-AUC %.4f, ECE %.4f%s', report['test']['roc_auc']['value'], report['test']['roc_auc']['lo'],

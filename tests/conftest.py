@@ -21,6 +21,26 @@ def cli():
     return run
 
 
+@pytest.fixture
+def dask_cluster():
+    "A real Dask scheduler and two single-thread workers, separate processes, listening on 127.0.0.1 only."
+    port = free_port()
+    addr = f'tcp://127.0.0.1:{port}'
+    sched = subprocess.Popen([str(BIN/'dask'), 'scheduler', '--host', '127.0.0.1', '--port', str(port), '--dashboard-address', f'127.0.0.1:{free_port()}'],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([str(BIN/'dask'), 'worker', addr, '--host', '127.0.0.1', '--nthreads', '1', '--nworkers', '2', '--no-dashboard'],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from distributed import Client
+    try:
+        with Client(addr, timeout=60) as c: c.wait_for_workers(2, timeout=60)
+        yield addr
+    finally:
+        for p in (worker, sched):
+            p.terminate()
+            try: p.wait(20)
+            except subprocess.TimeoutExpired: p.kill()
+
+
 @pytest.fixture(scope='session')
 def chromium():
     "Headless Chromium (Debian's package, installed here when missing)."

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from clinical_ml.features import load_spec, features_for
 from clinical_ml.generate import read_data
-from conftest import BIN, free_port
+from conftest import BIN
 
 
 @pytest.fixture(scope='module')
@@ -15,25 +15,6 @@ def raw(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     return d
 
-
-@pytest.fixture
-def dask_cluster():
-    "A real Dask scheduler and worker, separate processes, listening on 127.0.0.1 only."
-    port = free_port()
-    addr = f'tcp://127.0.0.1:{port}'
-    sched = subprocess.Popen([str(BIN/'dask'), 'scheduler', '--host', '127.0.0.1', '--port', str(port), '--dashboard-address', f'127.0.0.1:{free_port()}'],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([str(BIN/'dask'), 'worker', addr, '--host', '127.0.0.1', '--nthreads', '1', '--nworkers', '2', '--no-dashboard'],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from distributed import Client
-    try:
-        with Client(addr, timeout=60) as c: c.wait_for_workers(2, timeout=60)
-        yield addr
-    finally:
-        for p in (worker, sched):
-            p.terminate()
-            try: p.wait(20)
-            except subprocess.TimeoutExpired: p.kill()
 
 def test_features_cli_local_cluster(cli, raw, tmp_path):
     r = cli('features', '--data', raw, '--output', tmp_path/'f')
