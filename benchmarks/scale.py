@@ -52,7 +52,7 @@ def main():
     a = ap.parse_args()
     rows_path, det_path = RESULTS / 'scale.json', RESULTS / 'scale_details.json'
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else []
-    details = json.loads(det_path.read_text()) if det_path.exists() else {}
+    details = json.loads(det_path.read_text())['sizes'] if det_path.exists() else {}
     for n in a.sizes:
         w = Path(a.work) / str(n)
         st = measure(n, w, a.config)

@@ -35,7 +35,7 @@ class Processing(_Section):
     "Data volume and the resources of training."
     sample_fraction: float = Field(1.0, gt=0, le=1, description="share of the training pool's patients used (the original's subset for faster training)")
     memory_budget_mb: float = Field(2048, ge=64, description='sizes the feature-selection and search samples')
-    in_memory_limit_mb: float = Field(768, ge=0, description="estimated size of the training pool's selected columns above which the final fit runs on Dask (lightgbm.dask; 0: always); a scheduler given selects it too")
+    in_memory_limit_mb: float = Field(768, ge=0, description="estimated size of the training pool's selected columns above which the final fit runs on Dask (LightGBM data-parallel; 0: always); a scheduler given selects it too")
     dask_config: DaskConfig = Field(default_factory=DaskConfig, description='the local Dask cluster: features from raw data, and a distributed fit (as worker processes)')
 
 class Smote(_Section):

@@ -14,42 +14,63 @@ from . import layout
 from .estimators import expand_labels
 
 # %% auto #0
-__all__ = ['log', 'DISTRIBUTED_ALGORITHMS', 'part_rows', 'fit_distributed']
+__all__ = ['log', 'DISTRIBUTED_ALGORITHMS', 'NETWORK_PARAMS', 'fit_distributed']
 
 # %% ../nbs/03f_distributed.ipynb #e8b4a456
 log = logging.getLogger('clinical_ml.distributed')
 DISTRIBUTED_ALGORITHMS = ('lightgbm',)  # algorithms whose final fit can run on a Dask cluster
 
-def part_rows(fdir  # a features directory
-             ) -> np.ndarray:
-    "Rows of each data file of a features directory, in the order `layout.read_columns` reads them."
-    return np.array([pq.ParquetFile(f).metadata.num_rows for f in layout.parts(fdir)], dtype=np.int64)
-
 def _read_part(path: str, columns: list, rows: np.ndarray, y: np.ndarray, w: np.ndarray, prep, weighted: bool):
-    "On a worker: the training rows of one features file, labels expanded, preprocessed to float32; (X, y, weight or None)."
+    "The training rows of one features file, labels expanded, preprocessed to float32; (X, y, weight or None)."
     X = pq.read_table(path, columns=columns).filter(rows).to_pandas()
     X, yy, ww = expand_labels(X, y, w)
     Z = np.asarray(prep.transform(X), dtype=np.float32)
     return Z, yy.astype(np.int64), (np.ones(len(yy), np.float32) if ww is None else ww.astype(np.float32)) if weighted else None
 
+def _free_port() -> int:
+    "On a worker: a TCP port free there now (LightGBM's machines listen on it)."
+    import socket
+    with socket.socket() as s:
+        s.bind(('', 0)); return s.getsockname()[1]
+
+NETWORK_PARAMS = ('machines', 'local_listen_port', 'num_machines', 'time_out', 'tree_learner', 'pre_partition', 'num_threads', 'force_col_wise')
+
+def _fit_on_worker(tasks: list, columns: list, prep, width: int, weighted: bool, params: dict, network: dict, return_model: bool):
+    "On one worker: its files' training rows read into one float32 array, then LightGBM fitted as one machine of the network."
+    import lightgbm as lgb
+    lgb.register_logger(logging.getLogger('lightgbm'))  # the network's chatter at INFO, below the worker's log level
+    n = sum(t[-1] for t in tasks)
+    X, Y = np.empty((n, width), np.float32), np.empty(n, np.int64)
+    W = np.empty(n, np.float32) if weighted else None
+    i = 0
+    for path, rows, y, w, k in tasks:
+        Z, yy, ww = _read_part(path, columns, rows, y, w, prep, weighted)
+        X[i:i + k], Y[i:i + k] = Z, yy
+        if weighted: W[i:i + k] = ww
+        i += k; del Z
+    m = lgb.LGBMClassifier(**params, **network)
+    try: m.fit(X, Y, sample_weight=W)
+    finally:
+        if getattr(m, 'fitted_', False): m.booster_.free_network()
+    return m if return_model else None
+
 # %% ../nbs/03f_distributed.ipynb #0c3ff5ef
-def fit_distributed(client,  # a Dask client whose workers are processes (LightGBM networks them)
+def fit_distributed(client,  # a Dask client whose workers are processes (LightGBM networks processes)
                     fdir,  # the features directory (the workers read it at this path)
                     columns: list,  # the model's columns
                     rows: np.ndarray,  # boolean mask over the directory's rows: the training rows
                     y, weight,  # labels in [0, 1] and row weights, over all rows (weight 0: not used)
                     pipe,  # an unfitted `estimators.model_pipeline` of LightGBM
                     sample: tuple,  # (X, y, weight) held in memory: the preprocessor is fitted on these rows
+                    timeout_minutes: int = 10,  # how long a machine waits for the others to connect
                    ) -> tuple:
-    "Fit `pipe` on every training row with `lightgbm.dask`; (the fitted pipeline, a report of what ran where)."
-    import dask.array as da
-    from dask import delayed
-    from lightgbm.dask import DaskLGBMClassifier
+    "Fit `pipe` on every training row with LightGBM's data-parallel training on the Dask workers; (the fitted pipeline, a report of what ran where)."
+    from urllib.parse import urlparse
     t0, steps = time.perf_counter(), dict(pipe.steps)
     if 'smote' in steps: raise ValueError('imbalance.method smote cannot be used with distributed training; use none or class_weight')
     if type(steps['model']).__name__ != 'LGBMClassifier':
         raise ValueError(f"distributed training fits {', '.join(DISTRIBUTED_ALGORITHMS)}, not {type(steps['model']).__name__}")
-    n = part_rows(fdir)
+    n = layout.part_rows(fdir)
     rows, y, w = np.asarray(rows, bool), np.asarray(y, np.float32), np.asarray(weight, np.float32)
     if not len(rows) == len(y) == len(w) == n.sum():
         raise ValueError(f'{fdir}: {n.sum()} rows in its files, but {len(rows)} in the row mask, {len(y)} labels, {len(w)} weights')
@@ -57,29 +78,34 @@ def fit_distributed(client,  # a Dask client whose workers are processes (LightG
     soft = used & (y > 0) & (y < 1)
     if not used.any(): raise ValueError('distributed fit: no training row has a weight > 0')
     weighted = bool(soft.any() or (w[used] != 1).any())
-    Xs, ys, yes = sample
-    prep = steps['prep'].fit(*expand_labels(Xs, ys, yes)[:2])
+    Xs, ys, ws = sample
+    prep = steps['prep'].fit(*expand_labels(Xs, ys, ws)[:2])
     width = len(prep.get_feature_names_out())
-    prep_d = delayed(prep, traverse=False)  # one key, shared by every task
-    off = np.r_[0, np.cumsum(n)]
-    X_, y_, w_ = [], [], []
+    workers = client.scheduler_info()['workers']
+    if not workers: raise RuntimeError(f'the Dask cluster at {client.scheduler.address} has no workers')
+    order = sorted(workers)
+    off, tasks, load = np.r_[0, np.cumsum(n)], {a: [] for a in order}, dict.fromkeys(order, 0)
+    files = []
     for i, f in enumerate(layout.parts(fdir)):
         s = slice(off[i], off[i + 1]); m = rows[s] & (w[s] > 0)
-        k = int(m.sum() + soft[s].sum())
-        if not k: continue
-        d = delayed(_read_part, nout=3, pure=True)(str(f), list(columns), m, y[s][m], w[s][m], prep_d, weighted)
-        X_.append(da.from_delayed(d[0], (k, width), np.float32)); y_.append(da.from_delayed(d[1], (k,), np.int64))
-        if weighted: w_.append(da.from_delayed(d[2], (k,), np.float32))
+        if k := int(m.sum() + soft[s].sum()): files.append((str(f), m, y[s][m], w[s][m], k))
+    for t in sorted(files, key=lambda t: -t[-1]):
+        a = min(order, key=lambda a: (load[a], order.index(a))); tasks[a].append(t); load[a] += t[-1]
+    order = [a for a in order if tasks[a]]
+    ports = client.run(_free_port, workers=order)
+    machines = ','.join(f'{urlparse(a).hostname}:{ports[a]}' for a in order)
     local = steps['model']
-    params = {k: v for k, v in local.get_params().items() if k != 'n_jobs'}  # each worker uses its own Dask threads
-    workers = client.scheduler_info()['workers']
-    log.info('distributed fit: lightgbm.dask on %d worker(s) (%d thread(s)), %s rows in %d partitions', len(workers),
-             sum(v['nthreads'] for v in workers.values()), f'{used.sum():,}', len(X_))
-    dm = DaskLGBMClassifier(client=client, **params)
-    dm.fit(da.concatenate(X_), da.concatenate(y_), sample_weight=da.concatenate(w_) if weighted else None)
-    fitted = dm.to_local()
+    params = {k: v for k, v in local.get_params().items() if k != 'n_jobs'}
+    log.info('distributed fit: LightGBM data-parallel on %d Dask worker(s) (%d thread(s)), %s rows from %d files',
+             len(order), sum(workers[a]['nthreads'] for a in order), f'{used.sum():,}', len(files))
+    futures = [client.submit(_fit_on_worker, tasks[a], list(columns), prep, width, weighted, params,
+                             dict(machines=machines, local_listen_port=ports[a], num_machines=len(order), time_out=timeout_minutes,
+                                  tree_learner='data', pre_partition=True, num_threads=workers[a]['nthreads'], force_col_wise=True),
+                             i == 0, workers=[a], allow_other_workers=False, pure=False) for i, a in enumerate(order)]
+    fitted = next(m for m in client.gather(futures) if m is not None)
+    for k in NETWORK_PARAMS: fitted._other_params.pop(k, None)  # as lightgbm.dask does: the served model carries no network
     fitted.set_params(n_jobs=local.get_params()['n_jobs'])
     pipe.steps[-1] = ('model', fitted)
-    return pipe, dict(engine='lightgbm.dask', scheduler=client.scheduler.address, workers=len(workers),
-                      threads=sum(v['nthreads'] for v in workers.values()), rows=int(used.sum()), partitions=len(X_),
-                      preprocessor_rows=len(Xs), seconds=round(time.perf_counter() - t0, 1))
+    return pipe, dict(engine='lightgbm data-parallel on Dask workers', scheduler=client.scheduler.address, workers=len(order),
+                      threads=sum(workers[a]['nthreads'] for a in order), rows=int(used.sum()), partitions=len(files),
+                      rows_per_worker=[int(load[a]) for a in order], preprocessor_rows=len(Xs), seconds=round(time.perf_counter() - t0, 1))

@@ -15,7 +15,7 @@ import pandas as pd
 __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS', 'MODEL',
            'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS', 'TRAIN_REPORT',
            'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs',
-           'project_root', 'project_path', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts',
+           'project_root', 'project_path', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
            'read_columns', 'data_source', 'read_oracle', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
@@ -103,15 +103,25 @@ def parts(features_dir: str | Path  # a directory written by the features job
     if not fs: raise FileNotFoundError(f'{features_dir}: no {PARTS} files (is it a directory written by clinical-ml features?)')
     return fs
 
+def part_rows(fdir: str | Path  # a features directory
+             ) -> np.ndarray:
+    "Rows of each data file of a features directory, in file order (from the Parquet footers)."
+    import pyarrow.parquet as pq
+    return np.array([pq.ParquetFile(f).metadata.num_rows for f in parts(fdir)], dtype=np.int64)
+
 def read_columns(fdir: str | Path,  # a features directory
                  columns: list,  # the columns to read
                  rows: np.ndarray | None = None,  # a boolean mask over the directory's rows (in file order)
                 ) -> pd.DataFrame:
-    "Columns of a features directory, in its file order, optionally only the rows where `rows` is True."
-    import pyarrow.dataset as ds
-    t = ds.dataset([str(p) for p in parts(fdir)], format='parquet').to_table(columns=list(dict.fromkeys(columns)))
-    if rows is not None: t = t.filter(rows)
-    return t.to_pandas()
+    "Columns of a features directory, in its file order, optionally only the rows where `rows` is True (read file by file: memory is the result plus one file)."
+    import pyarrow as pa, pyarrow.dataset as ds, pyarrow.parquet as pq
+    cols, fs = list(dict.fromkeys(columns)), parts(fdir)
+    if rows is None: return ds.dataset([str(p) for p in fs], format='parquet').to_table(columns=cols).to_pandas()
+    n, rows = part_rows(fdir), np.asarray(rows, bool)
+    if len(rows) != n.sum(): raise ValueError(f'{fdir}: {n.sum()} rows in its files, but the row mask has {len(rows)}')
+    off = np.r_[0, np.cumsum(n)]
+    ts = [pq.read_table(f, columns=cols).filter(rows[off[i]:off[i + 1]]) for i, f in enumerate(fs) if rows[off[i]:off[i + 1]].any()]
+    return (pa.concat_tables(ts, promote_options='permissive') if ts else pq.read_table(fs[0], columns=cols).slice(0, 0)).to_pandas()
 
 def data_source(features_dir: str | Path  # a features directory
                ) -> Path | None:

@@ -351,7 +351,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     hpo_mask = _sample_patients(keys['patient_id'], pool, hpo_rows, seed)
     address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
     dist, why_mode = fit_mode(pool.sum() * bpr / 2**20, cfg['processing']['in_memory_limit_mb'], address)
-    log.info('final fit %s: %s', 'on Dask (lightgbm.dask)' if dist else 'in this process', why_mode)
+    log.info('final fit %s: %s', 'on Dask (LightGBM data-parallel)' if dist else 'in this process', why_mode)
     report['distributed'] = dict(enabled=dist, reason=why_mode)
     if dist:
         if lab['strategy'] in ('backdated', 'soft'):

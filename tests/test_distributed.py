@@ -33,7 +33,7 @@ def test_training_on_a_real_cluster_matches_one_process(feats, dask_cluster):
     dist = train(feats, 'dist', '--scheduler', dask_cluster)
     assert one['distributed']['enabled'] is False
     d = dist['distributed']
-    assert d['enabled'] and d['engine'] == 'lightgbm.dask' and d['scheduler'] == dask_cluster
+    assert d['enabled'] and d['engine'] == 'lightgbm data-parallel on Dask workers' and d['scheduler'] == dask_cluster
     assert (d['workers'], d['threads']) == (2, 2)
     # searched on a sample, fitted on every pool row
     assert dist['sizes']['search'] < d['rows'] == dist['pool_rows'] == one['pool_rows']
