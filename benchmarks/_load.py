@@ -66,24 +66,28 @@ async def closed_loop(host, port, reqs, clients: int, seconds: float, warmup: fl
     return lat, codes, seconds
 
 
-async def open_loop(host, port, reqs, rate: float, seconds: float, warmup: float):
+ok_lat = []  # latencies of the requests answered 200 (open loop)
+
+async def open_loop(host, port, reqs, rate: float, seconds: float, warmup: float, max_conns: int = 256):
     lat, codes, idle = [], {}, []
     n_warm, n = int(rate * warmup), int(rate * (seconds + warmup))
     t0 = time.perf_counter() + 0.2
+    pool = asyncio.Semaphore(max_conns)  # a client's connection pool: a request waits for a connection (its latency counts from its due time)
 
     async def one(i):
         due = t0 + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        while idle and idle[-1][0].at_eof(): idle.pop()[1].close()  # closed by the server's keep-alive timeout
-        conn = idle.pop() if idle else await asyncio.open_connection(host, port)
-        try: s = await exchange(*conn, reqs[i % len(reqs)])
-        except (Closed, ConnectionError):  # a kept-alive connection the server closed as we reused it: retry once on a fresh one
-            conn[1].close(); conn = await asyncio.open_connection(host, port); retried.append(i)
+        async with pool:
+            while idle and idle[-1][0].at_eof(): idle.pop()[1].close()  # closed by the server's keep-alive timeout
+            conn = idle.pop() if idle else await asyncio.open_connection(host, port)
             try: s = await exchange(*conn, reqs[i % len(reqs)])
-            except (Closed, ConnectionError): s = 'closed'
-        idle.append(conn)
+            except (Closed, ConnectionError):  # a kept-alive connection the server closed as we reused it: retry once on a fresh one
+                conn[1].close(); conn = await asyncio.open_connection(host, port); retried.append(i)
+                try: s = await exchange(*conn, reqs[i % len(reqs)])
+                except (Closed, ConnectionError): s = 'closed'
+            idle.append(conn)
         if i >= n_warm:
-            lat.append(time.perf_counter() - due); codes[s] = codes.get(s, 0) + 1
+            lat.append(time.perf_counter() - due); codes[s] = codes.get(s, 0) + 1; ok_lat.append(lat[-1]) if s == 200 else None
     await asyncio.gather(*(one(i) for i in range(n)))
     for _, w in idle: w.close()
     return lat, codes, seconds
@@ -95,20 +99,26 @@ def main():
     ap.add_argument('--clients', type=int, default=10); ap.add_argument('--rate', type=float, default=0)
     ap.add_argument('--seconds', type=float, default=60); ap.add_argument('--warmup', type=float, default=3)
     ap.add_argument('--header', action='append', default=[], help='NAME:VALUE')
+    ap.add_argument('--max_conns', type=int, default=256, help='open loop: the most connections at once (a client pool)')
     a = ap.parse_args()
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))  # one descriptor per connection
     try:
         import uvloop; uvloop.install()
     except ImportError: pass
     u = urlsplit(a.url)
     reqs = requests_of(a.url, json.load(open(a.bodies)), dict(h.split(':', 1) for h in a.header))
-    run = open_loop(u.hostname, u.port, reqs, a.rate, a.seconds, a.warmup) if a.rate else closed_loop(u.hostname, u.port, reqs, a.clients, a.seconds, a.warmup)
+    run = open_loop(u.hostname, u.port, reqs, a.rate, a.seconds, a.warmup, a.max_conns) if a.rate else closed_loop(u.hostname, u.port, reqs, a.clients, a.seconds, a.warmup)
     lat, codes, secs = asyncio.run(run)
     ms = np.array(lat) * 1000
     ok = codes.get(200, 0)
     print(json.dumps(dict(mode='open' if a.rate else 'closed', clients=None if a.rate else a.clients, offered_rps=a.rate or None,
                           seconds=secs, requests=len(lat), ok=ok, errors=len(lat) - ok, status=codes, rps=round(len(lat) / secs, 1), retried_on_closed_keepalive=len(retried),
                           p50_ms=round(float(np.percentile(ms, 50)), 3), p90_ms=round(float(np.percentile(ms, 90)), 3),
-                          p99_ms=round(float(np.percentile(ms, 99)), 3), max_ms=round(float(ms.max()), 3))))
+                          p99_ms=round(float(np.percentile(ms, 99)), 3), max_ms=round(float(ms.max()), 3),
+                          **({'p50_ok_ms': round(float(np.percentile(ok_ms, 50)), 3), 'p99_ok_ms': round(float(np.percentile(ok_ms, 99)), 3)}
+                             if len(ok_ms := np.array(ok_lat) * 1000) else {}))))
 
 
 if __name__ == '__main__': main()

@@ -162,3 +162,6 @@ def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
         print(f"clinical-ml {command}: error: {e.name} is not installed; `clinical-ml {command}` needs the [{extra}] extra: "
               f"pip install 'clinical-ml[{extra}]'", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. a full disk (`layout.DiskFull` names the output): the message, not a traceback
+        print(f'clinical-ml {command}: error: {e}', file=sys.stderr)
+        return 1

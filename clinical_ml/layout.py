@@ -15,8 +15,8 @@ import pandas as pd
 __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS', 'MODEL',
            'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS', 'TRAIN_REPORT',
            'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs',
-           'project_root', 'project_path', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
-           'read_columns', 'data_source', 'read_oracle', 'html_page']
+           'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json',
+           'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -58,18 +58,38 @@ def project_path(p  # a path; relative ones are taken from the project root
 def staged_dir(output_dir: str | Path,  # the final directory
                overwrite: bool = False,  # replace an existing `output_dir`?
               ):
-    "Yield a temporary directory that replaces `output_dir` if the block succeeds and is removed if it fails."
+    "Yield a temporary directory that replaces `output_dir` if the block succeeds and is removed if it fails (a full disk: `DiskFull` naming the path)."
     out = Path(output_dir)
     if out.exists() and not overwrite: raise FileExistsError(f'{out} already exists: pass overwrite=True (--overwrite) to replace it')
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
-    tmp.mkdir()
+    for old in out.parent.glob(f'.{out.name}.tmp-*'):  # left by a killed run
+        pid = old.name.rsplit('.tmp-', 1)[1].split('-')[0]
+        if not (pid.isdigit() and _alive(int(pid))): shutil.rmtree(old, ignore_errors=True)
+    tmp = out.parent / f'.{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}'
     try:
+        tmp.mkdir()
         yield tmp
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
+    except OSError as e:
+        if not is_disk_full(e): raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DiskFull(f'no space left on the device of {out} ({shutil.disk_usage(out.parent).free / 2**20:.1f} MiB free after removing '
+                       f'the partial output): free space or choose another output; nothing was written to {out}') from None
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+class DiskFull(OSError): "The output's file system is full; the message names the path."
+
+def is_disk_full(e: BaseException) -> bool:
+    "Is `e` a full disk (errno ENOSPC, or a library's error that says so, e.g. pyarrow's from a Dask worker)?"
+    import errno
+    return getattr(e, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(e)
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
 
 def write_text(path: str | Path,  # the file to (re)write
                text: str,  # its new content

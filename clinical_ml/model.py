@@ -291,7 +291,10 @@ def save_model_dir(model: ClinicalModel,  # the trained model
 
 def load_model(directory: str | Path  # a model directory written by `save_model_dir`
               ) -> ClinicalModel:
-    "The `ClinicalModel` of a model directory."
+    "The `ClinicalModel` of a model directory; ValueError naming the file when it is not one (truncated, corrupt, another object)."
     f = Path(directory) / layout.MODEL_FILE
     if not f.exists(): raise FileNotFoundError(f'{directory}: no {layout.MODEL_FILE} (a model directory is written by clinical-ml train)')
-    return joblib.load(f)
+    try: m = joblib.load(f)
+    except Exception as e: raise ValueError(f'{f}: not a readable model ({type(e).__name__}: {e})') from None
+    if not all(hasattr(m, a) for a in ('spec', 'columns', 'threshold', 'predict_arrays')): raise ValueError(f'{f}: holds a {type(m).__name__}, not a ClinicalModel')
+    return m

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 
 # %% auto #0
-__all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'access', 'log', 'JsonFormatter', 'setup_logging',
-           'metrics_text', 'Observe']
+__all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'RELOADS', 'STORE_ERRORS', 'access', 'log',
+           'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
 
 # %% ../nbs/05b_observe.ipynb #8573685e
 REGISTRY = CollectorRegistry()
@@ -21,6 +21,9 @@ LATENCY = Histogram('clinical_ml_request_seconds', 'Request latency', ['endpoint
                     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
 PREDICTIONS = Counter('clinical_ml_predictions_total', 'Predictions', ['model_version', 'served_by', 'prediction'], registry=REGISTRY)
 BATCHES = Histogram('clinical_ml_batch_size', '/predict requests scored together', registry=REGISTRY, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
+SHED = Counter('clinical_ml_shed_total', 'Requests answered 503 + Retry-After because the worker held max_inflight requests', registry=REGISTRY)
+RELOADS = Counter('clinical_ml_reloads_total', 'POST /admin/reload outcomes (refused: the old model kept serving)', ['outcome', 'reason'], registry=REGISTRY)
+STORE_ERRORS = Counter('clinical_ml_store_errors_total', 'Requests answered 503 because the history store could not be read', registry=REGISTRY)
 
 class JsonFormatter(logging.Formatter):
     "One JSON object per log line (a record whose message is a dict, or a JSON object, gives its fields)."
@@ -51,11 +54,28 @@ def metrics_text() -> bytes:
 # %% ../nbs/05b_observe.ipynb #6bb74c60
 log = logging.getLogger('clinical_ml.serve')
 
+UNSHED = ('/health', '/metrics')  # always answered: probes and scrapes must see an overloaded worker as it is
+_SHED_BODY = json.dumps({'detail': 'overloaded: this worker holds its most requests at once; retry after the Retry-After seconds'}).encode()
+
 class Observe:
-    "ASGI middleware: request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
-    def __init__(self, app, limit: int = 20 * 2**20): self.app, self.limit = app, limit  # limit: the largest body in bytes
+    "ASGI middleware: load shedding, request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
+    def __init__(self, app,
+                 limit: int = 20 * 2**20,  # the largest body in bytes
+                 max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
+                ): self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
+        if self.inflight >= self.max_inflight and scope['path'] not in UNSHED:  # the cheapest answer there is: no routing, no body read
+            await send({'type': 'http.response.start', 'status': 503, 'headers': [(b'content-type', b'application/json'), (b'retry-after', b'1'),
+                                                                                 (b'content-length', str(len(_SHED_BODY)).encode())]})
+            await send({'type': 'http.response.body', 'body': _SHED_BODY})
+            SHED.inc(); REQUESTS.labels('shed', '503').inc()
+            return
+        self.inflight += 1
+        try: await self._observed(scope, receive, send)
+        finally: self.inflight -= 1
+
+    async def _observed(self, scope, receive, send):
         t, headers = time.perf_counter(), dict(scope['headers'])
         rid = headers.get(b'x-request-id', b'').decode('latin-1')[:64] or uuid.uuid4().hex
         limit, seen, status, answered = self.limit, [0], [0], [False]

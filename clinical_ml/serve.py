@@ -18,18 +18,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from . import features, schema
 from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, Observe, setup_logging, access, metrics_text
-from .store import Store, build_store
+from .store import Store, StoreUnavailable, build_store
 
 # %% auto #0
-__all__ = ['log', 'API_KEY_HEADER', 'router', 'app', 'Settings', 'settings_table', 'Served', 'load_served', 'State',
-           'reload_file', 'load_all', 'maybe_reload', 'trigger_reload', 'PredictRequest', 'PredictResponse',
-           'BatchRequest', 'confidence', 'route', 'collect', 'score', 'lifespan', 'create_app', 'check_key',
-           'require_key', 'answers', 'parse', 'parse_batch', 'predict_many', 'predict_each', 'Batcher', 'invalid',
-           'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'reload', 'metrics']
+__all__ = ['SECRETS', 'log', 'API_KEY_HEADER', 'ADMIN_KEY_HEADER', 'router', 'app', 'Settings', 'settings_table', 'Served',
+           'load_served', 'deployment_secret', 'pseudonym', 'route', 'State', 'reload_file', 'load_all', 'maybe_reload',
+           'retry_until_loaded', 'ReloadRefused', 'check_candidate', 'trigger_reload', 'PredictRequest',
+           'PredictResponse', 'BatchRequest', 'confidence', 'collect', 'score', 'lifespan', 'create_app', 'check_key',
+           'require_admin', 'answers', 'parse', 'parse_batch', 'store_503', 'predict_many', 'predict_each', 'Batcher',
+           'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'reload', 'metrics']
 
 # %% ../nbs/06_serve.ipynb #74972b25
 class Settings(BaseModel):
@@ -42,7 +43,13 @@ class Settings(BaseModel):
     challenger_share: float = Field(0.0, ge=0, le=1, description='share of patients routed to the challenger (sticky by patient)')
     challenger_mode: Literal['split', 'shadow'] = Field('split', description='`split`: the challenger answers its share; `shadow`: scored and logged, the champion answers')
     feature_store: Optional[str] = Field(None, description='SQLite file of past patient-years (see `build_store`)')
-    api_key: Optional[str] = Field(None, description='when set, `X-API-Key` is required on predict and admin endpoints')
+    api_key: Optional[SecretStr] = Field(None, description='when set, `X-API-Key` is required on `/predict` and `/predict/batch`')
+    admin_key: Optional[SecretStr] = Field(None, description='`X-Admin-Key` of `/admin/reload`; unset: the admin endpoints are disabled (403)')
+    log_secret: Optional[SecretStr] = Field(None, description='HMAC key of the patient pseudonyms in the logs; unset: generated once and kept in `STATE_DIR`')
+    route_secret: Optional[SecretStr] = Field(None, description='HMAC key of the sticky challenger split; unset: generated once and kept in `STATE_DIR`')
+    state_dir: str = Field('~/.local/state/clinical-ml', description='where generated secrets are kept (mode 600): one per deployment, shared by its workers')
+    model_retry_seconds: float = Field(5.0, gt=0, description='while no model is loaded (e.g. MLflow unreachable), try again this often, without a restart')
+    max_inflight: int = Field(64, ge=1, description='requests one worker holds at once; more → 503 with `Retry-After` (load shedding)')
     max_batch: int = Field(10_000, ge=1, description='largest batch; larger → 413')
     max_body_bytes: int = Field(20 * 2**20, ge=1024, description='largest request body in bytes; larger → 413')
     cors_origins: str = Field('', description='comma-separated allowed origins (empty: CORS closed)')
@@ -51,12 +58,20 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: dict | None = None  # the environment (default: os.environ)
                 ) -> 'Settings':
-        "The settings of the environment; ValueError naming the variable when one is bad."
+        "The settings of the environment (a secret `X` may come from the file named by `X_FILE`, e.g. a Docker secret); ValueError naming the variable when one is bad."
         env = os.environ if env is None else env
-        try: return cls(**{k: env[k.upper()] for k in cls.model_fields if env.get(k.upper()) not in (None, '')})
+        vals = {k: env[k.upper()] for k in cls.model_fields if env.get(k.upper()) not in (None, '')}
+        for k in SECRETS:
+            f = env.get(f'{k.upper()}_FILE')
+            if f and k not in vals:
+                try: vals[k] = Path(f).read_text().strip()
+                except OSError as e: raise ValueError(f'{k.upper()}_FILE: cannot read {f}: {e.strerror}') from None
+        try: return cls(**vals)
         except ValidationError as e:
             x = e.errors()[0]
             raise ValueError(f"{str(x['loc'][0]).upper()}: {x['msg']}, got {x.get('input')!r}") from None
+
+SECRETS = ('api_key', 'admin_key', 'log_secret', 'route_secret')  # never logged or shown; each may come from a file (`X_FILE`)
 
 def settings_table() -> str:
     "The environment variables of `Settings` as a Markdown table."
@@ -82,9 +97,42 @@ def load_served(uri: str | None = None,  # an MLflow model URI
     return Served(*load_any(uri, directory))
 
 # %% ../nbs/06_serve.ipynb #6e1f3c13
+def deployment_secret(s: Settings,  # the settings
+                      name: str,  # 'log_secret' or 'route_secret'
+                     ) -> bytes:
+    "The key `name` of the settings, else the one kept in `STATE_DIR` (generated by the first worker that needs it)."
+    given = getattr(s, name)
+    if given is not None: return given.get_secret_value().encode()
+    d = Path(s.state_dir).expanduser(); f = d / name
+    if not f.exists():
+        import secrets
+        try:
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = d / f'.{name}.{os.getpid()}.tmp'
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'w') as fh: fh.write(secrets.token_hex(32))
+            try: os.link(tmp, f)  # atomic, and never replaces one another worker made first
+            except FileExistsError: pass
+            finally: tmp.unlink(missing_ok=True)
+        except OSError as e: raise RuntimeError(f'{name.upper()} is not set and {d} cannot keep a generated one ({e.strerror}): set {name.upper()} or STATE_DIR') from None
+    return f.read_text().strip().encode()
+
+def pseudonym(patient_id: str,  # a patient id
+              key: bytes,  # the log secret
+             ) -> str:
+    "The patient's pseudonym in logs: a keyed hash (HMAC-SHA256, 16 hex digits), not reversible by enumerating ids without the key."
+    return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+def route(patient_id: str,  # a patient id
+          share: float,  # the challenger's share of patients
+          key: bytes,  # the routing secret
+         ) -> bool:
+    "True when this patient goes to the challenger (sticky: a keyed hash of the id)."
+    return share > 0 and int(hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:8], 16) / 2**32 < share
+
 @dataclass
 class State:
-    "Models and settings of one worker."
+    "Models, keys and settings of one worker."
     champion: Optional[Served] = None
     challenger: Optional[Served] = None
     error: Optional[str] = None
@@ -93,22 +141,32 @@ class State:
     loading: bool = False  # a background reload is running
     lock: threading.Lock = field(default_factory=threading.Lock)
     settings: Settings = field(default_factory=Settings)  # read once at start-up
+    log_key: bytes = b''  # the pseudonyms' key
+    route_key: bytes = b''  # the challenger split's key
 
 def reload_file(s: Settings) -> Path:
-    "The file through which workers share the reload generation."
+    "The file through which workers share the reload generation and the last reload's outcome."
     key = hashlib.sha256(f"{s.model_uri}|{s.model_dir}".encode()).hexdigest()[:12]
     return Path(s.reload_file or Path(tempfile.gettempdir()) / f'clinical-ml-reload-{key}.json')
 
-def _read_generation(s: Settings) -> int:
-    try: return int(json.loads(reload_file(s).read_text())['generation'])
-    except Exception: return 0
+def _read_reload(s: Settings) -> dict:
+    try: return json.loads(reload_file(s).read_text())
+    except Exception: return {}
+
+def _read_generation(s: Settings) -> int: return int(_read_reload(s).get('generation', 0))
+
+def _write_reload(s: Settings, generation: int, outcome: dict):
+    f = reload_file(s); tmp = f.with_suffix(f'.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps({'generation': generation, 'at': time.time(), 'last_reload': outcome})); tmp.replace(f)
+
+def _load(s: Settings) -> tuple[Served, Optional[Served]]:
+    champ = load_served(s.model_uri, s.model_dir)
+    return champ, load_served(s.challenger_uri, s.challenger_dir) if (s.challenger_uri or s.challenger_dir) else None
 
 def load_all(state: State) -> State:
-    "Load champion (and challenger) from the environment into `state`; record the error instead of raising."
+    "Load champion (and challenger) from the settings into `state`; record the error instead of raising."
     try:
-        s = state.settings
-        champ = load_served(s.model_uri, s.model_dir)
-        chal = load_served(s.challenger_uri, s.challenger_dir) if (s.challenger_uri or s.challenger_dir) else None
+        champ, chal = _load(state.settings)
         with state.lock: state.champion, state.challenger, state.error = champ, chal, None
         log.info(json.dumps({'event': 'model_loaded', 'name': champ.name, 'version': champ.version,
                              'challenger': chal.version if chal else None}))
@@ -130,14 +188,60 @@ def maybe_reload(state: State) -> None:
             finally: state.loading = False
         threading.Thread(target=work, daemon=True, name='reload').start()  # requests keep the current model meanwhile
 
-def trigger_reload(state: State) -> int:
-    "Reload in this worker, then publish a new generation for the others."
-    load_all(state)
-    if state.error: raise RuntimeError(state.error)
-    g = max(_read_generation(state.settings), state.generation) + 1
-    f = reload_file(state.settings); tmp = f.with_suffix(f'.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps({'generation': g, 'at': time.time()})); tmp.replace(f)
+async def retry_until_loaded(state: State) -> None:
+    "While the worker has no model, load again every `MODEL_RETRY_SECONDS` (in a thread; requests are answered meanwhile)."
+    while state.champion is None:
+        await asyncio.sleep(state.settings.model_retry_seconds)
+        if state.champion is None and not state.loading: await run_in_threadpool(load_all, state)
+
+class ReloadRefused(RuntimeError):
+    "A reload that was not made: the old model keeps serving. `kind`: load_failed, canary_failed or spec_changed."
+    def __init__(self, kind: str, message: str): super().__init__(message); self.kind = kind
+
+def _canary() -> 'PredictRequest':
+    "The schema's example patient (two years, mixed units) as a request with history."
+    df = schema.example_rows().drop(columns='target')
+    units = [c for c in df if c.endswith('_unit')]
+    recs = [{**{k: v for k, v in r.items() if k not in units and v is not None and v == v}, 'units': {u[:-5]: r[u] for u in units}}
+            for r in df.to_dict('records')]
+    return PredictRequest.model_validate({**recs[-1], 'history': recs[:-1]})
+
+def check_candidate(new: Served,  # the model a reload would serve
+                    old: Optional[Served],  # the model it would replace
+                    accept_spec_change: bool = False,  # allow a different feature spec
+                   ) -> None:
+    "Raise `ReloadRefused` unless `new` scores the canary request to a probability and keeps `old`'s feature spec (unless accepted)."
+    try: p = score(new, [collect(_canary(), None)[0]])
+    except Exception as e: raise ReloadRefused('canary_failed', f'{new.source}: cannot score a canary request: {type(e).__name__}: {e}') from None
+    if not (np.isfinite(p).all() and 0 <= float(p[0]) <= 1): raise ReloadRefused('canary_failed', f'{new.source}: canary probability {p[0]!r}')
+    if old is None or accept_spec_change: return
+    a, b = json.loads(old.model.spec.to_json()), json.loads(new.model.spec.to_json())
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if diff: raise ReloadRefused('spec_changed', f"{new.source}: its feature spec differs from the serving model's in {', '.join(diff)}; "
+                                                 'POST /admin/reload?accept_spec_change=true to switch on purpose')
+
+def trigger_reload(state: State,  # this worker's state
+                   accept_spec_change: bool = False,  # allow a model with a different feature spec
+                  ) -> int:
+    "Load and check the configured model(s) in this worker, swap, then publish a new generation for the others; `ReloadRefused` leaves the old ones serving."
+    from clinical_ml.observe import RELOADS
+    s = state.settings
+    try:
+        try: champ, chal = _load(s)
+        except Exception as e: raise ReloadRefused('load_failed', f'{type(e).__name__}: {e}') from None
+        check_candidate(champ, state.champion, accept_spec_change)
+        if chal is not None: check_candidate(chal, state.challenger, accept_spec_change)
+    except ReloadRefused as e:
+        RELOADS.labels('refused', e.kind).inc()
+        _write_reload(s, max(_read_generation(s), state.generation), {'ok': False, 'reason': str(e), 'kind': e.kind, 'at': datetime.now(timezone.utc).isoformat()})
+        log.error(json.dumps({'event': 'reload_refused', 'kind': e.kind, 'reason': str(e)}))
+        raise
+    with state.lock: state.champion, state.challenger, state.error = champ, chal, None
+    g = max(_read_generation(s), state.generation) + 1
+    _write_reload(s, g, {'ok': True, 'version': champ.version, 'at': datetime.now(timezone.utc).isoformat()})
     state.generation = g
+    RELOADS.labels('ok', '').inc()
+    log.info(json.dumps({'event': 'reloaded', 'generation': g, 'version': champ.version}))
     return g
 
 # %% ../nbs/06_serve.ipynb #86f1b70b
@@ -173,12 +277,6 @@ def confidence(p,  # calibrated probabilities (an array, or one number)
     return np.where(d > 1.5, 'High', np.where(d > 0.5, 'Medium', 'Low'))
 
 # %% ../nbs/06_serve.ipynb #ec6ae186
-def _phash(patient_id: str) -> str: return hashlib.sha256(patient_id.encode()).hexdigest()[:12]
-
-def route(patient_id: str, share: float) -> bool:
-    "True when this patient goes to the challenger (sticky: a function of the id)."
-    return share > 0 and int(hashlib.sha256(patient_id.encode()).hexdigest()[:8], 16) / 2**32 < share
-
 def _rows(req: schema.PatientYear) -> dict:
     "The record's fields (validated, canonical) as a plain dict."
     d = dict(req.__dict__); d.pop('units', None); d.pop('history', None)  # a flat model: its __dict__ is its dump, ~10x cheaper
@@ -202,15 +300,19 @@ def score(served: Served, groups: list[list[dict]]) -> np.ndarray:
 # %% ../nbs/06_serve.ipynb #caba0279
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    "Start-up of a worker: JSON logs, the models, the history store, the micro-batcher."
+    "Start-up of a worker: JSON logs, the keys, the models (retried until loaded), the history store, the micro-batcher."
     setup_logging()
     s = app.state.settings
-    state = State(generation=_read_generation(s), settings=s)
-    load_all(state)
+    for k, v in (('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '0'), ('MLFLOW_HTTP_REQUEST_TIMEOUT', '10')): os.environ.setdefault(k, v)
+    state = State(generation=_read_generation(s), settings=s,
+                  log_key=deployment_secret(s, 'log_secret'), route_key=deployment_secret(s, 'route_secret'))
+    await run_in_threadpool(load_all, state)
     app.state.cm = state
     app.state.store = Store(s.feature_store) if s.feature_store else None
     app.state.batcher = Batcher()
+    retry = asyncio.create_task(retry_until_loaded(state)) if state.champion is None and (s.model_uri or s.model_dir) else None
     yield
+    if retry: retry.cancel()
 
 def create_app() -> FastAPI:
     "The FastAPI application (configured from the environment at start-up)."
@@ -230,17 +332,24 @@ def _state(request: Request) -> State:
     maybe_reload(st)
     return st
 
-def check_key(given: Optional[str],  # the request's X-API-Key header
-              key: Optional[str],  # the server's API_KEY (None: no key required)
+def check_key(given: Optional[str],  # the request's key header
+              key: Optional[SecretStr],  # the server's key (None: no key required)
+              header: str = 'X-API-Key',  # the header's name, for the error
              ) -> None:
     "When the server has a key, `given` must match it (compared in constant time); otherwise 401."
-    if key and not hmac.compare_digest((given or '').encode(), key.encode()): raise HTTPException(401, 'missing or invalid X-API-Key')
+    if key is not None and not hmac.compare_digest((given or '').encode(), key.get_secret_value().encode()):
+        raise HTTPException(401, f'missing or invalid {header}')
 
-API_KEY_HEADER = APIKeyHeader(name='X-API-Key', auto_error=False, description='Required on /predict, /predict/batch and /admin/reload when the server sets API_KEY')
+API_KEY_HEADER = APIKeyHeader(name='X-API-Key', scheme_name='ClientKey', auto_error=False,
+                              description='The client key: required on /predict and /predict/batch when the server sets API_KEY')
+ADMIN_KEY_HEADER = APIKeyHeader(name='X-Admin-Key', scheme_name='AdminKey', auto_error=False,
+                                description='The admin key (ADMIN_KEY), never the client key: required on /admin/*, which are disabled without it')
 
-async def require_key(request: Request, x_api_key: Optional[str] = Security(API_KEY_HEADER)):
-    "`check_key` as a dependency (async, so it runs on the event loop rather than in a thread)."
-    check_key(x_api_key, request.app.state.settings.api_key)
+async def require_admin(request: Request, x_admin_key: Optional[str] = Security(ADMIN_KEY_HEADER)):
+    "The admin key must be configured (else 403: admin endpoints disabled) and given (else 401); async, so it runs on the event loop."
+    key = request.app.state.settings.admin_key
+    if key is None: raise HTTPException(403, 'admin endpoints are disabled: set ADMIN_KEY on the server')
+    check_key(x_admin_key, key, 'X-Admin-Key')
 
 def _served(st: State) -> Served:
     if st.champion is None: raise HTTPException(503, f'no model loaded: {st.error or "not configured"}')
@@ -285,15 +394,29 @@ def parse_batch(body: bytes,  # the JSON body of /predict/batch
     return dict(enumerate(items)), {}, len(items)
 
 # %% ../nbs/06_serve.ipynb #8d44868d
-def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
-    "Score validated requests, routing each patient to champion or challenger."
+def store_503(e: StoreUnavailable) -> HTTPException:
+    "The answer to a request that needed the history store while it cannot be read."
+    from clinical_ml.observe import STORE_ERRORS
+    STORE_ERRORS.inc()
+    return HTTPException(503, f"history store unavailable ({e}): the patient's history was not used and no risk was computed; "
+                              'retry, or send the history in the request', headers={'Retry-After': '5'})
+
+def predict_many(st: State, store, reqs: list[PredictRequest]) -> list:
+    "Score validated requests, routing each patient to champion or challenger (an `HTTPException` in place of an answer the history store failed)."
     champ = _served(st)
     share, mode = st.settings.challenger_share, st.settings.challenger_mode
     ask = [i for i, r in enumerate(reqs) if not r.history]
-    found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask]))) if store is not None and ask else {}
-    rows = [collect(r, store, found.get(i, [])) for i, r in enumerate(reqs)]
-    to_chal = [st.challenger is not None and route(r.patient_id, share) for r in reqs]
     out = [None] * len(reqs)
+    try: found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask]))) if store is not None and ask else {}
+    except StoreUnavailable as e:  # those who needed the store get a 503 saying so; those who sent their history are scored
+        fail = store_503(e)
+        for i in ask: out[i] = fail
+        keep = [i for i in range(len(reqs)) if out[i] is None]
+        if not keep: return out
+        for i, a in zip(keep, predict_many(st, None, [reqs[i] for i in keep])): out[i] = a
+        return out
+    rows = [collect(r, store, found.get(i, [])) for i, r in enumerate(reqs)]
+    to_chal = [st.challenger is not None and route(r.patient_id, share, st.route_key) for r in reqs]
     for served, role, pick in ((champ, 'champion', [not c or mode == 'shadow' for c in to_chal]),
                                (st.challenger, 'challenger', to_chal)):
         idx = [i for i, k in enumerate(pick) if k]
@@ -302,7 +425,7 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list[dict]:
                       [len(rows[i][0]) - 1 for i in idx], [rows[i][1] for i in idx])
         for i, a in zip(idx, got):
             if role == 'challenger' and mode == 'shadow':
-                access.info({'event': 'shadow', 'patient': _phash(reqs[i].patient_id), 'probability': a['probability'],
+                access.info({'event': 'shadow', 'patient': pseudonym(reqs[i].patient_id, st.log_key), 'probability': a['probability'],
                              'prediction': a['prediction'], 'model_version': served.version})
             else: out[i] = a
     return out
@@ -356,6 +479,7 @@ def _openapi(app: FastAPI, models: list) -> None:
             s = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             _, defs = models_json_schema([(m, 'validation') for m in models], ref_template='#/components/schemas/{model}')
             s.setdefault('components', {}).setdefault('schemas', {}).update(defs['$defs'])
+            s['components'].setdefault('securitySchemes', {})[API_KEY_HEADER.scheme_name] = API_KEY_HEADER.model.model_dump(mode='json', by_alias=True, exclude_none=True)
             app.openapi_schema = s
         return app.openapi_schema
     app.openapi = openapi
@@ -369,10 +493,13 @@ async def invalid(request: Request, exc: RequestValidationError):
 
 @router.get('/health')
 async def health(request: Request):
-    "Liveness and readiness: 200 with the model version when a model is loaded, else 503 with the reason."
-    st = _state(request)
-    body = {'status': 'healthy' if st.champion else 'unhealthy', 'model_loaded': st.champion is not None,
-            'timestamp': datetime.now(timezone.utc).isoformat()}
+    "Readiness: 200 when a model is loaded (`degraded` when the history store cannot be read), else 503 with the reason; the last reload and its outcome."
+    st, store = _state(request), request.app.state.store
+    fault = store.check() if store is not None else None
+    body = {'status': 'unhealthy' if st.champion is None else 'degraded' if fault else 'healthy', 'model_loaded': st.champion is not None,
+            'timestamp': datetime.now(timezone.utc).isoformat(),
+            'history_store': None if store is None else {'ok': fault is None, **({'reason': fault} if fault else {})},
+            'last_reload': _read_reload(st.settings).get('last_reload')}
     if st.champion is None: return JSONResponse({**body, 'reason': st.error or 'no model configured'}, status_code=503)
     return {**body, 'model_version': st.champion.version}
 
@@ -385,7 +512,7 @@ async def predict(request: Request):
     check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
     st = _state(request)
     req = parse(PredictRequest, await request.body())
-    request.state.log = {'patient': _phash(req.patient_id)}
+    request.state.log = {'patient': pseudonym(req.patient_id, st.log_key)}
     try: return JSONResponse(await request.app.state.batcher.submit(st, request.app.state.store, req))  # built by us: no re-validation
     except ValueError as e: raise HTTPException(422, str(e))
 
@@ -398,6 +525,8 @@ async def predict_batch(request: Request):
         reqs, errors, n = parse_batch(body, st.settings.max_batch)
         t = time.perf_counter()
         by_i = dict(zip(reqs.keys(), predict_each(st, request.app.state.store, list(reqs.values())) if reqs else []))
+        fault = next((o for o in by_i.values() if isinstance(o, HTTPException)), None)
+        if fault is not None: raise fault  # the history store failed: the batch is answered whole, or not at all
         for i, out in list(by_i.items()):  # an item whose history is invalid: its own error, like a validation error
             if isinstance(out, ValueError): errors[i] = [{'field': 'history', 'message': str(by_i.pop(i))}]
         preds = [by_i[i] if i in by_i else {'index': i, 'error': errors[i]} for i in range(n)]
@@ -423,12 +552,12 @@ async def model_features(request: Request):
     s = _served(_state(request))
     return {'features': list(s.model.columns), 'count': len(s.model.columns), 'spec': json.loads(s.model.spec.to_json())}
 
-@router.post('/admin/reload', dependencies=[Depends(require_key)])
-def reload(request: Request):
-    "Reload the configured model(s) in every worker (needs the API key when one is set)."
+@router.post('/admin/reload', dependencies=[Depends(require_admin)])
+def reload(request: Request, accept_spec_change: bool = False):
+    "Reload the configured model(s) in every worker, after checking them (`X-Admin-Key`; a refused reload: 503 with the reason, the old model serving)."
     st = request.app.state.cm
-    try: g = trigger_reload(st)
-    except RuntimeError as e: raise HTTPException(503, f'reload failed: {e}')
+    try: g = trigger_reload(st, accept_spec_change)
+    except ReloadRefused as e: raise HTTPException(503, {'reloaded': False, 'kind': e.kind, 'reason': str(e)})
     return {'reloaded': True, 'generation': g, 'version': st.champion.version}
 
 @router.get('/metrics')
@@ -437,7 +566,7 @@ async def metrics():
     return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
 def _routes(app: FastAPI):
-    app.add_middleware(Observe, limit=app.state.settings.max_body_bytes)
+    app.add_middleware(Observe, limit=app.state.settings.max_body_bytes, max_inflight=app.state.settings.max_inflight)
     _openapi(app, [PredictRequest, BatchRequest])
     app.add_exception_handler(RequestValidationError, invalid)
     app.include_router(router)

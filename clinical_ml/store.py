@@ -4,15 +4,16 @@
 
 # %% ../nbs/05a_store.ipynb #6bc7ffb4
 from __future__ import annotations
-import sqlite3, threading
+import os, sqlite3, threading
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
 from . import schema
 
 # %% auto #0
-__all__ = ['STORE_COLUMNS', 'build_store', 'Store']
+__all__ = ['STORE_COLUMNS', 'build_store', 'StoreUnavailable', 'Store']
 
 # %% ../nbs/05a_store.ipynb #7b2f4498
 STORE_COLUMNS = [c for c, col in schema.COLUMNS.items() if col.role != 'target']
@@ -39,14 +40,38 @@ def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of genera
     tmp.replace(path)
     return n
 
+class StoreUnavailable(RuntimeError): "The history store cannot be read now (missing, locked or corrupt); the message names the file and the reason."
+
 class Store:
-    "Read-only lookups of a patient's past years in a SQLite store (one connection per thread)."
-    def __init__(self, path: str | Path):
-        self.path = str(path); self.local = threading.local()
-        if not Path(self.path).exists(): raise FileNotFoundError(f'{self.path}: no feature store')
+    "Read-only lookups of a patient's past years in a SQLite store (one connection per thread); `StoreUnavailable` when it cannot be read."
+    def __init__(self, path: str | Path,  # the SQLite file (it may appear, or be repaired, after the start)
+                 timeout: float = 0.25,  # seconds a read waits for a lock a writer holds
+                ):
+        self.path, self.timeout, self.local = str(path), timeout, threading.local()
     def _con(self):
-        if not hasattr(self.local, 'con'): self.local.con = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True, check_same_thread=False)
+        "This thread's connection, reopened when the file was replaced (e.g. rebuilt by `build_store`); a missing file is a fault."
+        try: st = os.stat(self.path)
+        except OSError: self._close(); raise StoreUnavailable(f'{self.path}: no such file') from None
+        if getattr(self.local, 'ino', None) != (st.st_dev, st.st_ino):
+            self._close()
+            self.local.con = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True, check_same_thread=False, timeout=self.timeout)
+            self.local.ino = (st.st_dev, st.st_ino)
         return self.local.con
+    def _close(self):
+        con = self.local.__dict__.pop('con', None); self.local.__dict__.pop('ino', None)
+        if con is not None: con.close()
+    def _query(self, sql: str, args=()) -> tuple[list, list]:
+        "Column names and rows of a query; a fault closes this thread's connection (the next query reopens the file) and raises `StoreUnavailable`."
+        try:
+            cur = self._con().execute(sql, args)
+            return [d[0] for d in cur.description], cur.fetchall()
+        except sqlite3.Error as e:
+            self._close()
+            raise StoreUnavailable(f'{self.path}: {e}') from None
+    def check(self) -> Optional[str]:
+        "None when the store answers a query, else why not."
+        try: self._query('SELECT patient_id FROM records LIMIT 1'); return None
+        except StoreUnavailable as e: return str(e)
     def history(self, patient_id: str, before_year: int) -> list[dict]:
         "The patient's records of years before `before_year`, oldest first."
         return self.histories([(patient_id, before_year)])[0]
@@ -57,10 +82,9 @@ class Store:
         ids, found = list(dict.fromkeys(k[0] for k in keys)), {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            cur = self._con().execute(f'SELECT {_STORE_READ} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
-            names = [d[0] for d in cur.description]
+            names, rows = self._query(f'SELECT {_STORE_READ} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
             bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
-            for r in cur.fetchall():
+            for r in rows:
                 rec = dict(zip(names, r))
                 for n in bools:
                     if rec[n] is not None: rec[n] = bool(rec[n])

@@ -59,8 +59,10 @@ def test_serving_is_probed_sized_to_one_thread_and_autoscaled():
     assert c['command'][c['command'].index('--workers') + 1] == '1'  # one process per pod …
     assert c['resources']['requests']['cpu'] == c['resources']['limits']['cpu'] == '1'  # … on one CPU
     assert {'name': 'OMP_NUM_THREADS', 'value': '1'} in c['env']
-    key = [e for e in c['env'] if e['name'] == 'API_KEY'][0]
-    assert key['valueFrom']['secretKeyRef']['name'] == r['Secret', 'clinical-ml-keys']['metadata']['name']
+    for name, field in (('API_KEY', 'api-key'), ('ADMIN_KEY', 'admin-key'), ('LOG_SECRET', 'log-secret'), ('ROUTE_SECRET', 'route-secret')):
+        key = [e for e in c['env'] if e['name'] == name][0]  # the root file system is read-only: every secret is given, none generated
+        assert key['valueFrom']['secretKeyRef'] == {'name': r['Secret', 'clinical-ml-keys']['metadata']['name'], 'key': field}
+        assert field in r['Secret', 'clinical-ml-keys']['stringData']
     assert pod['spec']['securityContext']['runAsNonRoot'] and pod['spec']['securityContext']['runAsUser'] != 0
     hpa = r['HorizontalPodAutoscaler', 'clinical-ml-serving']['spec']
     assert hpa['scaleTargetRef']['name'] == 'clinical-ml-serving' and hpa['minReplicas'] >= 2

@@ -232,6 +232,13 @@ def test_api_answers_from_the_host_with_the_key(stack):
     assert str(info['version']) == '1' and info['algorithm'] and 0 < info['threshold'] < 1, info
     bad = httpx.post(api + '/predict', json={**EXAMPLE, 'age': 'old'}, headers=h, timeout=30)
     assert bad.status_code == 422 and 'age' in bad.text
+    assert httpx.post(api + '/admin/reload', headers=h, timeout=30).status_code == 403  # no ADMIN_KEY: admin is disabled
+    # the generated log secret is on the state volume, readable by the service's user only, and never in the logs
+    ls = run('docker', 'exec', stack['serving'], 'stat', '-c', '%a %u', '/var/lib/clinical-ml/log_secret', timeout=60).stdout.split()
+    assert ls == ['600', '10001'], ls
+    secret = run('docker', 'exec', stack['serving'], 'cat', '/var/lib/clinical-ml/log_secret', timeout=60).stdout.strip()
+    logs = run('docker', 'logs', stack['serving'], timeout=60)
+    assert len(secret) == 64 and secret not in logs.stdout + logs.stderr
 
 
 def test_down_leaves_nothing(stack):

@@ -22,7 +22,7 @@ def start(args, env, port):
     import tempfile
     log = tempfile.NamedTemporaryFile('w+', suffix='.log', delete=False)
     p = subprocess.Popen([str(BIN/'clinical-ml'), 'serve', '--host', '127.0.0.1', '--port', str(port), *args],
-                         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True)
+                         env={**os.environ, 'STATE_DIR': tempfile.mkdtemp(prefix='clinical-ml-state-'), **env}, stdout=log, stderr=subprocess.STDOUT, text=True)
     p.log = log.name
     url = f'http://127.0.0.1:{port}'
     deadline = time.monotonic() + 180  # generous: a loaded CI machine imports slowly
@@ -71,7 +71,7 @@ def test_no_model_503(tmp_path):
     finally: stop(p)
 
 def test_gunicorn_two_workers_reload_reaches_all_drops_nothing_and_metrics_sum_workers(model_dir, tmp_path):
-    env = {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json')}
+    env = {'MODEL_DIR': str(model_dir), 'RELOAD_FILE': str(tmp_path/'r.json'), 'ADMIN_KEY': 'adm'}
     p, url = start(['--workers', '2'], env, free_port())
     errors, done, stop_flag = [], [], threading.Event()
     def load():
@@ -83,7 +83,7 @@ def test_gunicorn_two_workers_reload_reaches_all_drops_nothing_and_metrics_sum_w
         ts = [threading.Thread(target=load) for _ in range(4)]
         for t in ts: t.start()
         time.sleep(1.0)
-        r = httpx.post(url + '/admin/reload', timeout=60)
+        r = httpx.post(url + '/admin/reload', headers={'X-Admin-Key': 'adm'}, timeout=60)
         assert r.status_code == 200 and r.json()['generation'] == 1
         time.sleep(2.5)
         gens = set()

@@ -1,0 +1,386 @@
+"""Faults, injected into real processes, and what the service and the pipeline do about them. Each scenario returns its
+figures; together they go to benchmarks/results/faults.json (tests/test_faults.py runs the same scenarios, shorter, and
+asserts on them). Servers listen on 127.0.0.1; every loop is bounded in count and time.
+
+    .venv/bin/python benchmarks/faults.py [--seconds 60] [--only worker_kill sigterm ...] [--out FILE] [--work DIR]
+
+Scenarios:
+  worker_kill   gunicorn (2 workers) under 10 closed-loop clients; one worker SIGKILLed a third of the way: requests
+                failed (only those in flight on that worker may) and seconds until its replacement serves
+  sigterm       SIGTERM to gunicorn under load: every request sent before the signal is answered, the exit is clean
+  reload        POST /admin/reload to a corrupt, a missing and a different-spec model under load: no failed request, the
+                old model serves, /health and /metrics show the refusals; then a good reload
+  mlflow_down   MODEL_URI with the MLflow server down at start: not ready with the reason; up later: serving, same process
+  store         the history store missing, locked, corrupt, then repaired: 503 + Retry-After (never 500), health degraded
+  pipeline_kill the pipeline (tiny profile) SIGKILLed in each stage in turn, then resumed: the killed stage runs again,
+                the ones before are skipped, the run completes
+  full_disk     generate and features writing to a full file system (a small tmpfs): exit 1, the error names the path,
+                nothing left in the output location
+  overload      open-loop load at twice the measured saturation rate: 503 + Retry-After beyond MAX_INFLIGHT, p99 of
+                the answered requests; and the same with shedding off
+"""
+import argparse, asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np, psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _load import Closed, exchange, requests_of
+from _measure import RESULTS, machine
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+SEED = json.loads((ROOT / 'config' / 'example_request.json').read_text())
+ADMIN = 'fault-admin-key'
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def http(method: str, url: str, body=None, headers=None, timeout=10) -> tuple[int, dict, dict]:
+    "(status, headers, JSON body or {}) of one request; status 0 when the server cannot be reached."
+    import httpx
+    try: r = httpx.request(method, url, json=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError: return 0, {}, {}
+    try: j = r.json()
+    except ValueError: j = {}
+    return r.status_code, dict(r.headers), j
+
+
+def make_model(work: Path) -> Path:
+    "A small model (and its raw data and history store) in WORK, made once."
+    d = work / 'out' / 'model'
+    if (d / 'model.joblib').exists(): return d
+    subprocess.run([BIN / 'clinical-ml', 'generate', '--num_patients', '2500', '--output_dir', work / 'raw', '--seed', '6', '--overwrite'], check=True, capture_output=True)
+    (work / 'cfg.yaml').write_text('hpo: {n_trials: 2, algorithms: [lightgbm]}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\nmlflow: {enabled: false}\n')
+    subprocess.run([BIN / 'clinical-ml', 'train', '--config', work / 'cfg.yaml', '--data', work / 'raw', '--output', work / 'out'], check=True, capture_output=True)
+    from clinical_ml.store import build_store
+    build_store(work / 'raw', work / 'store.db')
+    return d
+
+
+class Server:
+    "`clinical-ml serve` in its own process group; its output in a log file."
+    def __init__(self, work: Path, env: dict, workers: int = 2, wait: bool = True):
+        self.port, self.log = free_port(), work / f'serve-{time.time_ns()}.log'
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.p = subprocess.Popen([BIN / 'clinical-ml', 'serve', '--host', '127.0.0.1', '--port', str(self.port), '--workers', str(workers)],
+                                  env={**os.environ, 'STATE_DIR': str(work / 'state'), 'RELOAD_FILE': str(work / f'reload-{self.port}.json'), **env},
+                                  stdout=open(self.log, 'w'), stderr=subprocess.STDOUT, start_new_session=True)
+        if wait: self.wait_up()
+
+    def wait_up(self, timeout=180, status=(200,)):
+        t = time.monotonic()
+        while time.monotonic() - t < timeout:
+            if self.p.poll() is not None: raise RuntimeError(f'server exited {self.p.returncode}: {self.text()[-3000:]}')
+            if http('GET', self.url + '/health', timeout=2)[0] in status: return time.monotonic() - t
+            time.sleep(0.2)
+        raise TimeoutError(self.text()[-3000:])
+
+    def workers(self) -> list:
+        return psutil.Process(self.p.pid).children() if self.p.poll() is None else []
+
+    def text(self) -> str: return self.log.read_text(errors='replace')
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try: self.p.wait(30)
+            except subprocess.TimeoutExpired: os.killpg(self.p.pid, signal.SIGKILL); self.p.wait()
+
+
+class Load:
+    "N closed-loop clients on keep-alive connections, in a thread; every request's (sent, done, status) kept."
+    def __init__(self, url: str, clients: int = 10, path: str = '/predict', bodies=None, headers=None):
+        import threading
+        from urllib.parse import urlsplit
+        u = urlsplit(url + path)
+        self.host, self.port, self.clients = u.hostname, u.port, clients
+        self.reqs = requests_of(url + path, bodies or [SEED], headers or {})
+        self.events, self.stop_at = [], None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self):
+        async def client(k):
+            conn, i = None, k
+            while self.stop_at is None or time.monotonic() < self.stop_at:
+                t = time.monotonic()
+                try:
+                    if conn is None: conn = await asyncio.open_connection(self.host, self.port)
+                    s = await asyncio.wait_for(exchange(*conn, self.reqs[i % len(self.reqs)]), 30)
+                except (Closed, ConnectionError, OSError, asyncio.TimeoutError) as e:
+                    s = type(e).__name__
+                    if conn: conn[1].close()
+                    conn = None
+                    await asyncio.sleep(0.02)  # a refused connection: do not spin
+                self.events.append((t, time.monotonic(), s)); i += self.clients
+            if conn: conn[1].close()
+        await asyncio.gather(*(client(k) for k in range(self.clients)))
+
+    def start(self): self.thread.start(); return self
+    def run_for(self, seconds: float): self.stop_at = time.monotonic() + seconds; self.thread.join(seconds + 60)
+
+    def summary(self, since=None, until=None) -> dict:
+        ev = [e for e in self.events if (since is None or e[0] >= since) and (until is None or e[0] < until)]
+        codes = {}
+        for _, _, s in ev: codes[str(s)] = codes.get(str(s), 0) + 1
+        ok = codes.get('200', 0)
+        ms = np.array([(b - a) * 1000 for a, b, s in ev if s == 200]) if ok else np.array([0.0])
+        return dict(requests=len(ev), ok=ok, failed=len(ev) - ok, failed_share=round((len(ev) - ok) / max(len(ev), 1), 6), status=codes,
+                    p50_ms=round(float(np.percentile(ms, 50)), 2), p99_ms=round(float(np.percentile(ms, 99)), 2))
+
+
+def worker_kill(work: Path, model: Path, seconds: float) -> dict:
+    srv = Server(work, {'MODEL_DIR': str(model)})
+    try:
+        load = Load(srv.url).start()
+        time.sleep(seconds / 3)
+        victim = srv.workers()[0]
+        conns = sum(1 for c in victim.net_connections('tcp') if c.status == 'ESTABLISHED' and c.laddr.port == srv.port)
+        before = {w.pid for w in srv.workers()}
+        t_kill = time.monotonic(); victim.kill()
+        new, t_up = None, None
+        while time.monotonic() - t_kill < 120 and t_up is None:  # the replacement's own start-up line in the log
+            fresh = [w.pid for w in srv.workers() if w.pid not in before]
+            if fresh: new = fresh[0]
+            if new and re.search(rf'\[{new}\] \[INFO\] Application startup complete', srv.text()): t_up = time.monotonic()
+            time.sleep(0.05)
+        load.run_for(max(0.0, seconds - (time.monotonic() - load.events[0][0])) if load.events else seconds)
+        s = load.summary()
+        return dict(clients=10, seconds=seconds, killed_pid=victim.pid, connections_on_killed_worker=conns, replacement_pid=new,
+                    replacement_serving_seconds=None if t_up is None else round(t_up - t_kill, 2),
+                    around_kill=load.summary(t_kill - 1, t_kill + 1), **s)
+    finally: srv.stop()
+
+
+def sigterm(work: Path, model: Path, seconds: float) -> dict:
+    srv = Server(work, {'MODEL_DIR': str(model)})
+    load = Load(srv.url).start()
+    time.sleep(seconds)
+    t_sig = time.monotonic(); os.kill(srv.p.pid, signal.SIGTERM)
+    try: rc = srv.p.wait(60)
+    except subprocess.TimeoutExpired: rc = None; srv.stop()
+    t_exit = time.monotonic()
+    load.run_for(0.5)
+    before = [e for e in load.events if e[0] < t_sig]
+    return dict(clients=10, seconds_before_signal=seconds, sent_before_signal=len(before),
+                answered_before_signal=sum(1 for e in before if e[2] == 200),
+                failed_sent_before_signal=[e[2] for e in before if e[2] != 200][:20],
+                in_flight_at_signal=sum(1 for e in before if e[1] > t_sig), exit_code=rc, exit_seconds=round(t_exit - t_sig, 2),
+                graceful_log='Shutting down' in srv.text() or 'Handling signal: term' in srv.text())
+
+
+def reload(work: Path, model: Path, seconds: float) -> dict:
+    from dataclasses import replace
+    import joblib
+    from clinical_ml.model import load_model
+    live = work / 'live-model'
+    shutil.rmtree(live, ignore_errors=True); shutil.copytree(model, live)
+    srv = Server(work, {'MODEL_DIR': str(live), 'ADMIN_KEY': ADMIN})
+    adm, steps = {'X-Admin-Key': ADMIN}, {}
+    try:
+        v0 = http('GET', srv.url + '/health')[2]['model_version']
+        load = Load(srv.url).start()
+        def step(name, prepare):
+            time.sleep(seconds / 5); prepare()
+            st, _, body = http('POST', srv.url + '/admin/reload', headers=adm, timeout=60)
+            time.sleep(1.2)  # every worker has looked at the shared file since
+            hs = [http('GET', srv.url + '/health')[2] for _ in range(6)]
+            steps[name] = dict(reload_status=st, detail=body.get('detail', body), health_last_reload={h['last_reload']['kind'] if h['last_reload'] and not h['last_reload']['ok'] else 'ok' for h in hs},
+                               versions_serving={h.get('model_version') for h in hs})
+        step('corrupt', lambda: (live / 'model.joblib').write_bytes(b'\0garbage'))
+        step('missing', lambda: shutil.rmtree(live))
+        def other_spec():
+            m = load_model(model); m.spec = replace(m.spec, code_groups=(*m.spec.code_groups, 'Z99'))
+            shutil.copytree(model, live); joblib.dump(m, live / 'model.joblib')
+        step('different_spec', other_spec)
+        step('good', lambda: (shutil.rmtree(live), shutil.copytree(model, live)))
+        load.run_for(seconds / 5)
+        import httpx
+        m = httpx.get(srv.url + '/metrics').text
+        counts = {f'{o}:{r}': float(v) for o, r, v in re.findall(r'clinical_ml_reloads_total\{outcome="(\w+)",reason="(\w*)"\} (\S+)', m)}
+        for v in steps.values(): v['versions_serving'] = sorted(map(str, v['versions_serving'])); v['health_last_reload'] = sorted(v['health_last_reload'])
+        return dict(clients=10, original_version=v0, steps=steps, reloads_metric=counts, load=load.summary())
+    finally: srv.stop()
+
+
+def mlflow_down(work: Path, model: Path, seconds: float) -> dict:
+    "Register the model in a SQLite store; serve it by MODEL_URI while no MLflow server listens; start one; time to ready."
+    import mlflow
+    db, art = work / 'mlflow.db', work / 'mlartifacts'
+    if not db.exists():
+        env = {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{db}'}
+        (work / 'cfg-mlflow.yaml').write_text('hpo: {n_trials: 1, algorithms: [lightgbm]}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 0}\n')
+        subprocess.run([BIN / 'clinical-ml', 'train', '--config', work / 'cfg-mlflow.yaml', '--data', work / 'raw', '--output', work / 'out-mlflow'],
+                       check=True, capture_output=True, env=env, cwd=work)
+    port = free_port()
+    srv = Server(work, {'MODEL_URI': 'models:/clinical-ml@champion', 'MLFLOW_TRACKING_URI': f'http://127.0.0.1:{port}', 'MODEL_RETRY_SECONDS': '1'}, wait=False)
+    ml = None
+    try:
+        srv.wait_up(status=(503,))
+        st, _, h = http('GET', srv.url + '/health')
+        pids = sorted(w.pid for w in srv.workers())
+        pred = http('POST', srv.url + '/predict', SEED)[0]
+        t_start = time.monotonic()
+        ml = subprocess.Popen([BIN / 'mlflow', 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1', '--backend-store-uri', f'sqlite:///{db}'],
+                              stdout=open(work / 'mlflow.log', 'w'), stderr=subprocess.STDOUT, start_new_session=True,
+                              env={**os.environ, 'MLFLOW_SERVER_ENABLE_JOB_EXECUTION': 'false'}, cwd=work)
+        t_ml = None
+        while time.monotonic() - t_start < 180:
+            if t_ml is None and http('GET', f'http://127.0.0.1:{port}/health', timeout=2)[0] == 200: t_ml = time.monotonic()
+            if all(http('GET', srv.url + '/health', timeout=2)[0] == 200 for _ in range(4)): break
+            time.sleep(0.3)
+        t_ready = time.monotonic()
+        after = http('POST', srv.url + '/predict', SEED)
+        return dict(health_while_down=st, reason_while_down=h.get('reason', ''), predict_while_down=pred,
+                    mlflow_start_seconds=None if t_ml is None else round(t_ml - t_start, 2),
+                    ready_after_mlflow_up_seconds=None if t_ml is None else round(t_ready - t_ml, 2),
+                    predict_after=after[0], model_version_after=after[2].get('model_version'),
+                    same_processes=sorted(w.pid for w in srv.workers()) == pids)
+    finally:
+        srv.stop()
+        if ml and ml.poll() is None: os.killpg(ml.pid, signal.SIGTERM); ml.wait(30)
+
+
+def store(work: Path, model: Path, seconds: float) -> dict:
+    import sqlite3
+    db = work / 'store-live.db'; shutil.copy(work / 'store.db', db)
+    srv = Server(work, {'MODEL_DIR': str(model), 'FEATURE_STORE': str(db)})
+    pid = __import__('pandas').read_parquet(work / 'raw', columns=['patient_id']).patient_id.iloc[0]
+    body = {**SEED, 'patient_id': pid}
+    out = {}
+    try:
+        def phase(name, n=40):
+            codes = {}
+            for _ in range(n):
+                st, hd, b = http('POST', srv.url + '/predict', body)
+                codes[str(st)] = codes.get(str(st), 0) + 1
+            h = http('GET', srv.url + '/health')
+            out[name] = dict(status=codes, retry_after=hd.get('retry-after'), detail=(b.get('detail') if st != 200 else b.get('history_source')),
+                             health_status=h[0], health=h[2].get('status'), store_reason=(h[2].get('history_store') or {}).get('reason'))
+        phase('ok')
+        db.rename(work / 'store-aside.db'); phase('missing')
+        (work / 'store-aside.db').rename(db)
+        w = sqlite3.connect(db); w.execute('BEGIN EXCLUSIVE'); phase('locked', 20); w.rollback(); w.close()
+        good = db.read_bytes(); db.write_bytes(b'\0' * 8192); phase('corrupt')
+        db.write_bytes(good); phase('repaired')
+        out['server_errors_5xx_other_than_503'] = sum(v for ph in out.values() if isinstance(ph, dict) for k, v in ph['status'].items() if k.startswith('5') and k != '503')
+        return out
+    finally: srv.stop()
+
+
+def _stage_running(run: Path, nb: str) -> float:
+    "Share of the executed notebook's code cells papermill has completed (0 when it has not started)."
+    try: cells = [c for c in json.loads((run / nb).read_text())['cells'] if c['cell_type'] == 'code']
+    except (OSError, ValueError, KeyError): return 0.0
+    done = sum(1 for c in cells if c.get('metadata', {}).get('papermill', {}).get('status') == 'completed')
+    return done / max(len(cells), 1)
+
+
+def pipeline_kill(work: Path, model: Path, seconds: float) -> dict:
+    "Kill the pipeline's whole process tree in each stage in turn (once the stage is under way), then let one run finish."
+    from clinical_ml.pipeline import STAGES
+    run, env = work / 'pipeline-run', {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/pipeline-mlflow.db'}
+    shutil.rmtree(run, ignore_errors=True)
+    cmd = [BIN / 'clinical-ml', 'pipeline', '--config', ROOT / 'config' / 'pipeline.yaml', '--profile', 'tiny', '--output', run]
+    runs = []
+    for k, (stage, nb) in enumerate(STAGES.items()):
+        log = work / f'pipeline-{stage}.log'
+        p = subprocess.Popen(cmd, stdout=open(log, 'w'), stderr=subprocess.STDOUT, env=env, cwd=work, start_new_session=True)
+        t, killed = time.monotonic(), None
+        def kill_tree():
+            tree = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+            for q in tree:
+                try: q.kill()
+                except psutil.Error: pass
+            p.wait()
+        while p.poll() is None and time.monotonic() - t < 1800:
+            if _stage_running(run, nb) >= 0.4 and not (run / '_stages' / f'{stage}.json').exists():
+                kill_tree(); killed = time.monotonic() - t; break
+            time.sleep(0.1)
+        if p.poll() is None: kill_tree()  # never two runs at once, even when the stage was not reached in time
+        time.sleep(2)  # a kernel whose parent died notices within a second and exits
+        text = log.read_text()
+        runs.append(dict(killed_in=stage, killed_after_seconds=None if killed is None else round(killed, 1), marker_after_kill=(run / '_stages' / f'{stage}.json').exists(),
+                         ran=[s for s in STAGES if re.search(rf'{s}: running', text)], skipped=[s for s in STAGES if re.search(rf'{s}: up to date', text)]))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=work, timeout=1800)
+    text = r.stderr + r.stdout
+    final = dict(returncode=r.returncode, ran=[s for s in STAGES if re.search(rf'{s}: running', text)], skipped=[s for s in STAGES if re.search(rf'{s}: up to date', text)])
+    leftovers = [str(p.relative_to(run)) for p in run.rglob('*') if '.tmp-' in p.name]
+    summary = json.loads((run / 'summary.json').read_text()) if (run / 'summary.json').exists() else {}
+    rep = json.loads((run / 'train' / 'train_report.json').read_text()) if (run / 'train' / 'train_report.json').exists() else {}
+    import pandas as pd
+    rows = len(pd.read_parquet(run / 'data' / 'features', columns=['year'])) if (run / 'data' / 'features').exists() else 0
+    gen_rows = json.loads((run / 'data' / 'raw' / '_params.json').read_text()).get('rows') if (run / 'data' / 'raw' / '_params.json').exists() else None
+    return dict(kills=runs, final=final, tmp_leftovers=leftovers, summary_roc_auc=(summary.get('test') or {}).get('roc_auc'),
+                features_rows=rows, generated_rows=gen_rows, train_report_rows=rep.get('rows'))
+
+
+def full_disk(work: Path, model: Path, seconds: float) -> dict:
+    mnt = work / 'small-fs'; mnt.mkdir(exist_ok=True)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', str(mnt)], check=True)
+    out = {}
+    try:
+        for stage, cmd in (('generate', [BIN / 'clinical-ml', 'generate', '--num_patients', '20000', '--output_dir', mnt / 'raw']),
+                           ('features', [BIN / 'clinical-ml', 'features', '--data', work / 'raw', '--output', mnt / 'features'])):
+            t = time.monotonic()
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            last = [l for l in r.stderr.strip().splitlines() if l.strip()][-1:] or ['']
+            out[stage] = dict(returncode=r.returncode, seconds=round(time.monotonic() - t, 1), error=last[0][:400],
+                              names_path=str(mnt) in r.stderr, says_full='No space left on device' in r.stderr,
+                              left_in_output_location=sorted(p.name for p in mnt.iterdir()), traceback='Traceback (most recent call last)' in r.stderr)
+        return out
+    finally: subprocess.run(['umount', '-l', str(mnt)])
+
+
+def overload(work: Path, model: Path, seconds: float) -> dict:
+    "Saturation (closed loop, 10 clients), then open-loop load at twice that rate, with shedding on and off."
+    bodies = work / 'bodies.json'; bodies.write_text(json.dumps([SEED]))
+    def load(url, **kw):
+        args = [sys.executable, Path(__file__).parent / '_load.py', '--url', url + '/predict', '--bodies', bodies, '--seconds', seconds, '--warmup', 2]
+        for k, v in kw.items(): args += [f'--{k}', v]
+        return json.loads(subprocess.run(list(map(str, args)), check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    out = {}
+    for name, env in (('shedding', {}), ('no_shedding', {'MAX_INFLIGHT': '1000000'})):
+        srv = Server(work, {'MODEL_DIR': str(model), **env})
+        try:
+            if 'saturation' not in out: out['saturation'] = load(srv.url, clients=10)
+            rate = 2 * out['saturation']['rps']
+            r = load(srv.url, rate=rate, max_conns=1000)  # many clients, each with its connection: the queue is the server's
+            out[name] = dict(offered_rps=rate, **{k: r[k] for k in ('requests', 'ok', 'status', 'rps', 'p50_ms', 'p99_ms', 'max_ms', 'p99_ok_ms', 'p50_ok_ms')},
+                             error_share=round(1 - r['ok'] / max(r['requests'], 1), 4),
+                             shed_503=r['status'].get('503', 0), timeouts_or_closed=sum(v for k, v in r['status'].items() if not k.isdigit()))
+        finally: srv.stop()
+    return out
+
+
+SCENARIOS = dict(worker_kill=worker_kill, sigterm=sigterm, reload=reload, mlflow_down=mlflow_down, store=store,
+                 pipeline_kill=pipeline_kill, full_disk=full_disk, overload=overload)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--seconds', type=float, default=60, help='load duration of the load scenarios')
+    ap.add_argument('--only', nargs='*', default=list(SCENARIOS))
+    ap.add_argument('--out', default=str(RESULTS / 'faults.json'))
+    ap.add_argument('--work', default=None)
+    a = ap.parse_args(argv)
+    work = Path(a.work or tempfile.mkdtemp(prefix='clinical-ml-faults-')); work.mkdir(parents=True, exist_ok=True)
+    model = make_model(work)
+    out = Path(a.out)
+    res = json.loads(out.read_text()) if out.exists() and a.out.endswith('faults.json') else {}
+    res.setdefault('scenarios', {})
+    for name in a.only:
+        print(f'{name} …', flush=True); t = time.monotonic()
+        res['scenarios'][name] = r = SCENARIOS[name](work, model, a.seconds)
+        r['scenario_seconds'] = round(time.monotonic() - t, 1)
+        print(json.dumps(r, default=str)[:1500], flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({'benchmark': 'faults', 'when': time.strftime('%Y-%m-%dT%H:%M:%S'), 'machine': machine(),
+                                   'seconds': a.seconds, 'scenarios': res['scenarios']}, indent=1, default=str))
+    print('wrote', out)
+
+
+if __name__ == '__main__': main()
