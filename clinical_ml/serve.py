@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from . import features, schema
-from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, Observe, setup_logging, access, metrics_text
+from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, setup_logging, access, metrics_text
 from .store import Store, StoreUnavailable, build_store
 
 # %% auto #0
@@ -224,7 +224,6 @@ def trigger_reload(state: State,  # this worker's state
                    accept_spec_change: bool = False,  # allow a model with a different feature spec
                   ) -> int:
     "Load and check the configured model(s) in this worker, swap, then publish a new generation for the others; `ReloadRefused` leaves the old ones serving."
-    from clinical_ml.observe import RELOADS
     s = state.settings
     try:
         try: champ, chal = _load(s)
@@ -396,7 +395,6 @@ def parse_batch(body: bytes,  # the JSON body of /predict/batch
 # %% ../nbs/06_serve.ipynb #8d44868d
 def store_503(e: StoreUnavailable) -> HTTPException:
     "The answer to a request that needed the history store while it cannot be read."
-    from clinical_ml.observe import STORE_ERRORS
     STORE_ERRORS.inc()
     return HTTPException(503, f"history store unavailable ({e}): the patient's history was not used and no risk was computed; "
                               'retry, or send the history in the request', headers={'Retry-After': '5'})
