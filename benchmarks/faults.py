@@ -16,8 +16,9 @@ Scenarios:
                 the ones before are skipped, the run completes
   full_disk     generate and features writing to a full file system (a small tmpfs): exit 1, the error names the path,
                 nothing left in the output location
-  overload      open-loop load at twice the measured saturation rate: 503 + Retry-After beyond MAX_INFLIGHT, p99 of
-                the answered requests; and the same with shedding off
+  overload      open-loop load at twice the capacity (the peak closed-loop throughput): 503 + Retry-After beyond the
+                worker's limit or lag target, p99 and error share; the same with count-only shedding and with none;
+                and at 0.8 of capacity
 """
 import argparse, asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -336,24 +337,41 @@ def full_disk(work: Path, model: Path, seconds: float) -> dict:
 
 
 def overload(work: Path, model: Path, seconds: float) -> dict:
-    "Saturation (closed loop, 10 clients), then open-loop load at twice that rate, with shedding on and off."
+    """The service's capacity (the peak of closed-loop runs at 10, 64 and 256 clients: it scores concurrent requests
+    together, so more clients get more through), then open-loop load at twice that rate with shedding as configured,
+    with shedding by the request count alone (no lag target), and with no shedding; and at 0.8 of it, where shedding
+    should refuse (almost) nothing."""
     bodies = work / 'bodies.json'; bodies.write_text(json.dumps([SEED]))
     def load(url, **kw):
         args = [sys.executable, Path(__file__).parent / '_load.py', '--url', url + '/predict', '--bodies', bodies, '--seconds', seconds, '--warmup', 2]
         for k, v in kw.items(): args += [f'--{k}', v]
         return json.loads(subprocess.run(list(map(str, args)), check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    out = {}
-    for name, env in (('shedding', {}), ('no_shedding', {'MAX_INFLIGHT': '1000000'})):
+    srv = Server(work, {'MODEL_DIR': str(model), 'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'})  # capacity: what it answers with nothing refused
+    try: out = {'saturation': {f'clients_{c}': load(srv.url, clients=c) for c in (10, 64, 256)}}
+    finally: srv.stop()
+    out['capacity_rps'] = max(round(r['ok'] / r['seconds'], 1) for r in out['saturation'].values())
+    runs = (('shedding', 2, {}), ('count_only', 2, {'MAX_LAG_MS': '0'}), ('no_shedding', 2, {'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'}),
+            ('shedding_at_0.8', 0.8, {}))
+    for name, times, env in runs:
         srv = Server(work, {'MODEL_DIR': str(model), **env})
         try:
-            if 'saturation' not in out: out['saturation'] = load(srv.url, clients=10)
-            rate = 2 * out['saturation']['rps']
-            r = load(srv.url, rate=rate, max_conns=1000)  # many clients, each with its connection: the queue is the server's
-            out[name] = dict(offered_rps=rate, **{k: r[k] for k in ('requests', 'ok', 'status', 'rps', 'p50_ms', 'p99_ms', 'max_ms', 'p99_ok_ms', 'p50_ok_ms')},
+            rate = round(times * out['capacity_rps'], 1)
+            r = load(srv.url, rate=rate, max_conns=1000)  # up to 1000 connections, a request waits for a free one (its latency counts from its due time)
+            out[name] = dict(offered_rps=rate, env=env, **{k: r.get(k) for k in ('requests', 'ok', 'status', 'p50_ms', 'p99_ms', 'max_ms', 'p50_ok_ms', 'p99_ok_ms',
+                                                                                'p99_late_ms', 'generator_cpu_seconds')},
+                             goodput_rps=round(r['ok_within_1s'] / seconds, 1),  # answered 200 within a second of being due
                              error_share=round(1 - r['ok'] / max(r['requests'], 1), 4),
-                             shed_503=r['status'].get('503', 0), timeouts_or_closed=sum(v for k, v in r['status'].items() if not k.isdigit()))
+                             shed_503=r['status'].get('503', 0), timeouts_or_closed=sum(v for k, v in r['status'].items() if not k.isdigit()),
+                             shed_by_reason=_shed_reasons(srv.url))
         finally: srv.stop()
     return out
+
+
+def _shed_reasons(url: str) -> dict:
+    "clinical_ml_shed_total by reason, summed over the workers."
+    import httpx
+    text = httpx.get(url + '/metrics', timeout=10).text
+    return {m[1]: int(float(m[2])) for m in re.finditer(r'^clinical_ml_shed_total\{reason="(\w+)"\} (\S+)', text, re.M)}
 
 
 SCENARIOS = dict(worker_kill=worker_kill, sigterm=sigterm, reload=reload, mlflow_down=mlflow_down, store=store,

@@ -4,15 +4,15 @@
 
 # %% ../nbs/05b_observe.ipynb #3068a50d
 from __future__ import annotations
-import json, logging, os, time, uuid
+import asyncio, json, logging, os, time, uuid
 from datetime import datetime, timezone
 
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 
 # %% auto #0
-__all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'RELOADS', 'STORE_ERRORS', 'access', 'log',
-           'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
+__all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'LOOP_LAG', 'RELOADS', 'STORE_ERRORS', 'access',
+           'log', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
 
 # %% ../nbs/05b_observe.ipynb #8573685e
 REGISTRY = CollectorRegistry()
@@ -21,7 +21,9 @@ LATENCY = Histogram('clinical_ml_request_seconds', 'Request latency', ['endpoint
                     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
 PREDICTIONS = Counter('clinical_ml_predictions_total', 'Predictions', ['model_version', 'served_by', 'prediction'], registry=REGISTRY)
 BATCHES = Histogram('clinical_ml_batch_size', '/predict requests scored together', registry=REGISTRY, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
-SHED = Counter('clinical_ml_shed_total', 'Requests answered 503 + Retry-After because the worker held max_inflight requests', registry=REGISTRY)
+SHED = Counter('clinical_ml_shed_total', 'Requests answered 503 + Retry-After by load shedding, by reason: the worker held its limit of requests (inflight) or its event loop ran late (lag)', ['reason'], registry=REGISTRY)
+LOOP_LAG = Histogram('clinical_ml_loop_lag_seconds', "How late each worker's event loop ran (sampled every 10 ms)", registry=REGISTRY,
+                     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1))
 RELOADS = Counter('clinical_ml_reloads_total', 'POST /admin/reload outcomes (refused: the old model kept serving)', ['outcome', 'reason'], registry=REGISTRY)
 STORE_ERRORS = Counter('clinical_ml_store_errors_total', 'Requests answered 503 because the history store could not be read', registry=REGISTRY)
 
@@ -55,21 +57,47 @@ def metrics_text() -> bytes:
 log = logging.getLogger('clinical_ml.serve')
 
 UNSHED = ('/health', '/metrics')  # always answered: probes and scrapes must see an overloaded worker as it is
-_SHED_BODY = json.dumps({'detail': 'overloaded: this worker holds its most requests at once; retry after the Retry-After seconds'}).encode()
+_SHED_BODY = json.dumps({'detail': 'overloaded: this worker is at its limit of requests; retry after the Retry-After seconds'}).encode()
 
 class Observe:
     "ASGI middleware: load shedding, request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
     def __init__(self, app,
                  limit: int = 20 * 2**20,  # the largest body in bytes
                  max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
-                ): self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
+                 max_lag_ms: float = 10,  # the event loop's lag target: above it the limit halves, above twice it new requests are refused (0: off)
+                ):
+        self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
+        self.max_lag, self.lag, self.lagging, self.cap, self.watcher = max_lag_ms / 1000, 0.0, False, max_inflight, None
+
+    def adapt(self, lag: float):  # seconds the event loop ran late
+        "Take one lag sample: the limit of requests held halves when the loop is late and grows back by a quarter per sample in time; two samples in a row more than twice the target late refuse new requests."
+        self.lagging = lag > 2 * self.max_lag and self.lag > 2 * self.max_lag  # overload, not one stall (a reload, a garbage collection)
+        self.lag = lag
+        self.cap = max(2, self.cap // 2) if lag > self.max_lag else min(self.max_inflight, self.cap + max(1, self.cap // 4))
+
+    async def _watch(self, every: float = 0.01):
+        "Sample the event loop's lag every `every` seconds: a sleep that wakes later than asked waited for the loop (while requests waited unread in the sockets)."
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time(); await asyncio.sleep(every)
+            lag = max(0.0, loop.time() - t - every)
+            self.adapt(lag); LOOP_LAG.observe(lag)
+
+    def overloaded(self) -> str | None:
+        "Why a new request is refused now, if it is: the worker holds its limit of requests (`inflight`), or its loop keeps running more than twice the target late (`lag`)."
+        if self.inflight >= self.cap: return 'inflight'
+        if self.lagging: return 'lag'
+        return None
+
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
-        if self.inflight >= self.max_inflight and scope['path'] not in UNSHED:  # the cheapest answer there is: no routing, no body read
+        if self.max_lag > 0 and (self.watcher is None or self.watcher.done()):  # one watcher per event loop (a test client's loop ends)
+            self.lag, self.lagging, self.cap, self.watcher = 0.0, False, self.max_inflight, asyncio.get_running_loop().create_task(self._watch())
+        if (why := self.overloaded()) and scope['path'] not in UNSHED:  # the cheapest answer there is: no routing, no body read
             await send({'type': 'http.response.start', 'status': 503, 'headers': [(b'content-type', b'application/json'), (b'retry-after', b'1'),
                                                                                  (b'content-length', str(len(_SHED_BODY)).encode())]})
             await send({'type': 'http.response.body', 'body': _SHED_BODY})
-            SHED.inc(); REQUESTS.labels('shed', '503').inc()
+            SHED.labels(why).inc(); REQUESTS.labels('shed', '503').inc()
             return
         self.inflight += 1
         try: await self._observed(scope, receive, send)
