@@ -64,7 +64,7 @@ class Observe:
     def __init__(self, app,
                  limit: int = 20 * 2**20,  # the largest body in bytes
                  max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
-                 max_lag_ms: float = 10,  # the event loop's lag target: above it the limit halves, above twice it new requests are refused (0: off)
+                 max_lag_ms: float = 10,  # the event loop's lag target: above it the limit halves; kept above twice it, new requests are refused (0: off)
                 ):
         self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
         self.max_lag, self.lag, self.lagging, self.cap, self.watcher = max_lag_ms / 1000, 0.0, False, max_inflight, None
