@@ -128,8 +128,7 @@ def main():
                           p99_ms=round(float(np.percentile(ms, 99)), 3), max_ms=round(float(ms.max()), 3),
                           **({'p50_ok_ms': round(float(np.percentile(ok_ms, 50)), 3), 'p99_ok_ms': round(float(np.percentile(ok_ms, 99)), 3)}
                              if len(ok_ms := np.array(ok_lat) * 1000) else {}),
-                          ok_within_1s=int((ok_ms <= 1000).sum()),
-                          **({'p99_late_ms': round(float(np.percentile(np.array(late) * 1000, 99)), 3)} if late else {}),
+                          **({'p99_late_ms': round(float(np.percentile(np.array(late) * 1000, 99)), 3), 'ok_within_1s': int((ok_ms <= 1000).sum())} if late else {}),
                           generator_cpu_seconds=round(cpu.ru_utime + cpu.ru_stime, 1))))
 
 
