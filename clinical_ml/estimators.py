@@ -16,16 +16,20 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from .cluster import available_cpus
 
 # %% auto #0
-__all__ = ['TARGET_ENCODED', 'log', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio', 'model_pipeline',
-           'expand_labels', 'fit_pipeline']
+__all__ = ['MANY_CATEGORIES', 'log', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
+           'model_pipeline', 'expand_labels', 'fit_pipeline']
 
 # %% ../nbs/03c_estimators.ipynb #9461a449
-TARGET_ENCODED = ('site', 'insurance')
+MANY_CATEGORIES = 4  # a categorical feature with more categories than this is target-encoded (sites, payers), fewer one-hot/ordinal
+
+class ByCardinality:
+    "Column selector (picklable): the categorical columns of `cols` with more (`many`) or at most `limit` categories."
+    def __init__(self, cols: list, many: bool, limit: int = MANY_CATEGORIES): self.cols, self.many, self.limit = list(cols), many, limit
+    def __call__(self, X) -> list: return [c for c in self.cols if (len(X[c].cat.categories) > self.limit) == self.many]
 
 def preprocessor(cat_cols: list, num_cols: list, linear: bool = False, impute: bool = False, seed: int = 42) -> ColumnTransformer:
-    "Column transformer of the model pipelines (fitted inside each fold)."
-    te = [c for c in cat_cols if c in TARGET_ENCODED]
-    other = [c for c in cat_cols if c not in TARGET_ENCODED]
+    "Column transformer of the model pipelines (fitted inside each fold); which categorical columns are target-encoded is read from the data's categories."
+    te, other = ByCardinality(cat_cols, True), ByCardinality(cat_cols, False)
     enc = OneHotEncoder(handle_unknown='ignore', sparse_output=False) if linear else \
           OrdinalEncoder(handle_unknown='use_encoded_value', unknown_value=-1, encoded_missing_value=-1)
     num = 'passthrough'
@@ -33,7 +37,7 @@ def preprocessor(cat_cols: list, num_cols: list, linear: bool = False, impute: b
     elif impute: num = SimpleImputer(strategy='median', add_indicator=True, keep_empty_features=True)
     from sklearn.model_selection import KFold
     tenc = TargetEncoder(cv=KFold(5, shuffle=True, random_state=seed))  # cross-fitted: each row encoded without its own label
-    parts = ([('cat', enc, other)] if other else []) + ([('target_enc', tenc, te)] if te else []) + [('num', num, num_cols)]
+    parts = ([('cat', enc, other), ('target_enc', tenc, te)] if cat_cols else []) + [('num', num, num_cols)]
     return ColumnTransformer(parts, verbose_feature_names_out=False)
 
 def _pipe(steps):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_features.ipynb #66816153
 from __future__ import annotations
-import functools, json, logging, shutil, time
+import functools, json, logging, re, shutil, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
@@ -14,51 +14,59 @@ from importlib.util import find_spec
 
 from . import layout, schema
 from .cluster import run_tasks, using_client
-from .schema import COLUMNS, SchemaError
+from .schema import SchemaError, Spec
 
 # %% auto #0
-__all__ = ['NUMERIC', 'CATEGORICAL', 'CARRIED', 'STATS', 'LETTERS', 'log', 'FeatureSpec', 'structural_problems', 'prepare',
-           'History', 'history', 'category_counts', 'build_arrays', 'build', 'features_for', 'features_latest',
-           'choose_code_groups', 'compute_features', 'load_spec']
+__all__ = ['STATS', 'LETTERS', 'log', 'FeatureSpec', 'structural_problems', 'prepare', 'History', 'history', 'category_counts',
+           'category_source', 'build_arrays', 'build', 'features_for', 'features_latest', 'choose_code_groups',
+           'compute_features', 'load_spec']
 
 # %% ../nbs/02_features.ipynb #35d41053
-NUMERIC = ('bmi', 'weight', 'systolic_bp', 'diastolic_bp', 'heart_rate', 'cholesterol', 'ldl', 'hdl', 'triglycerides',
-           'glucose', 'hba1c', 'creatinine', 'egfr', 'num_visits', 'medications_count')  # measured every year
-CATEGORICAL = ('gender', 'smoking_status', 'alcohol_use', 'physical_activity', 'insurance', 'site')  # kept as categories
-CARRIED = ('smoking_status', 'alcohol_use', 'physical_activity')  # categories also carried forward when missing
-STATS = ('mean', 'std', 'min', 'max', 'slope', 'lag', 'delta', 'last', 'missing')  # per numeric variable
+STATS = ('mean', 'std', 'min', 'max', 'slope', 'lag', 'delta', 'last', 'missing')  # per temporal variable
 
 @dataclass
 class FeatureSpec:
-    "Which features to compute."
+    "Which features to compute, from which record."
+    record: Spec = None  # the data set's spec (required): which columns are features, and how
     window: int = 3  # X: years of history summarised by rolling statistics and slopes
-    numeric: tuple = NUMERIC  # variables that get temporal statistics
+    numeric: tuple = None  # variables that get temporal statistics (default: the record's temporal columns)
     stats: tuple = STATS  # statistics per variable
-    code_groups: tuple = ()  # ICD-10 3-character categories counted one by one (others count as 'other')
-    codes: bool = True  # compute diagnosis-code counts at all?
+    code_groups: tuple = ()  # code groups counted one by one (others count as 'other')
+    codes: bool = True  # compute code counts at all?
 
-    def to_json(self) -> str: return json.dumps(asdict(self), indent=1)
+    def __post_init__(self):
+        if not isinstance(self.record, Spec): raise TypeError('FeatureSpec: record must be the data set spec (schema.load_spec)')
+        if self.numeric is None: self.numeric = self.record.with_use('temporal')
+        if bad := [v for v in self.numeric if v not in self.record.cols]: raise ValueError(f'FeatureSpec: numeric {bad} not in spec {self.record.name!r}')
+
+    def to_json(self) -> str:
+        return json.dumps({**{k: getattr(self, k) for k in ('window', 'numeric', 'stats', 'code_groups', 'codes')},
+                           'record': self.record.model_dump(mode='json')}, indent=1)
     @classmethod
     def from_json(cls, s: str) -> 'FeatureSpec':
         d = json.loads(s)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        if 'record' not in d: raise ValueError('a feature spec without its record (written before specs travelled with features): compute the features again')
+        return cls(record=Spec.model_validate(d.pop('record')), **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 # %% ../nbs/02_features.ipynb #a7cf483e
-def structural_problems(df: pd.DataFrame) -> list:
-    "Schema problems that make a frame unusable (all but out-of-range values, which `prepare` sets to missing)."
-    return [p for p in schema.problems(df, extra=True) if not p['rule'].startswith('outside')]
+def structural_problems(df: pd.DataFrame,  # raw rows
+                        record: Spec,  # their data set's spec
+                       ) -> list:
+    "Problems that make a frame unusable (all but out-of-range values, which `prepare` sets to missing)."
+    return [p for p in schema.problems(df, record, extra=True) if not p['rule'].startswith('outside')]
 
 def prepare(df: pd.DataFrame,  # raw patient-year rows, any accepted units
+            record: Spec,  # their data set's spec
             source: str = 'frame',  # name of the data in error messages
             check: bool = True,  # check every structural rule (False: only the key, for rows already checked)
            ) -> tuple[pd.DataFrame, dict]:
     "Validated, canonical, typed copy of `df`, and counts of out-of-range values that were set to missing."
-    fatal = structural_problems(df) if check else [p for p in schema.problems(df[list(schema.KEY)]) if p['rule'] == 'duplicate key']
-    if fatal: raise SchemaError(fatal, source)
-    df, masked = schema.mask_out_of_range(schema.to_canonical(df))
-    for n, c in COLUMNS.items():  # optional columns may be absent: they are missing
+    fatal = structural_problems(df, record) if check else [p for p in schema.problems(df[list(schema.KEY)], record) if p['rule'] == 'duplicate key']
+    if fatal: raise SchemaError(fatal, source, record.name)
+    df, masked = schema.mask_out_of_range(schema.to_canonical(df, record), record)
+    for n, c in record.cols.items():  # optional columns may be absent: they are missing
         if n not in df and c.nullable and c.role != 'target': df[n] = np.nan if c.kind in ('int', 'float', 'bool') else None
-    types = schema.dtypes()
+    types = schema.dtypes(record)
     return df.astype({c: types[c] for c in df.columns if c in types and c != 'year'}).assign(year=df['year'].astype('int16')), masked
 
 # %% ../nbs/02_features.ipynb #557f3769
@@ -160,16 +168,20 @@ def _cumcount(flag: np.ndarray, h: History) -> np.ndarray:
     c = np.cumsum(flag, dtype=np.int64)
     return (c - (c[h.start] - flag[h.start])).astype(np.float32)
 
-def _history_features(cols: dict, h: History) -> dict:
-    "Counts of years and carried-forward categories (as category codes)."
+def _history_features(cols: dict,  # the rows' category codes (and values the derived rules read), sorted
+                      h: History,  # look-back masks of those rows
+                      record: Spec,  # the data set's spec: carried columns and derived rules
+                     ) -> dict:
+    "Counts of years, the record's `years_in` rules, and carried-forward categories (as category codes)."
     i = np.arange(len(h.year))
     since_prev = np.full(len(i), np.nan, np.float32)
     since_prev[1:] = np.where(h.start[1:] < i[1:], h.year[1:] - h.year[:-1], np.nan)  # NaN on a patient's first row
     out = {'years_observed': (i - h.start + 1).astype(np.float32),
            'years_since_first': (h.year - h.year[h.start]).astype(np.float32),
-           'years_since_prev': since_prev,
-           'smoking_current_years': _cumcount(cols['smoking_status'] == COLUMNS['smoking_status'].categories.index('Current'), h)}
-    for c in CARRIED:
+           'years_since_prev': since_prev}
+    for d in record.derived:
+        if d.kind == 'years_in': out[d.name] = _cumcount(cols[d.column] == record.cols[d.column].categories.index(d.category), h)
+    for c in record.with_use('carried'):
         codes = cols[c]
         idx = np.maximum.accumulate(np.where(codes >= 0, i, -1))
         ok = idx >= h.start
@@ -183,15 +195,18 @@ def _strings(x) -> list:
     "Codes as a list of strings (missing → None)."
     return x.to_numpy(object, na_value=None).tolist() if isinstance(x, pd.Series) else list(x)
 
-def _code_pairs(df, per_row: int = 2000,  # up to this many rows, a Python loop (the API); above, distinct strings
+def _code_pairs(df,  # a frame or a dict of arrays holding the record's code columns
+                record: Spec,  # the data set's spec: which columns hold codes, and how they group
+                per_row: int = 2000,  # up to this many rows, a Python loop (the API); above, distinct strings
                ) -> tuple[np.ndarray, np.ndarray, list]:
-    "(row, category number) for every code of every row, and the 3-character categories the numbers index (`df`: a frame or a dict of arrays)."
-    number, seen = {}, {}
-    def ids(s):  # the rule, in one place: the non-empty comma-separated items of a field, cut to 3 characters
+    "(row, group number) for every code of every row, and the code groups the numbers index."
+    number, seen, group = {}, {}, record.codes.group
+    def ids(s):  # the rule, in one place: the non-empty comma-separated items of a field, grouped
         r = seen.get(s)
-        if r is None: r = seen[s] = [number.setdefault(c[:3], len(number)) for c in s.split(',') if c] if s else []
+        if r is None: r = seen[s] = [number.setdefault(group(c), len(number)) for c in s.split(',') if c] if s else []
         return r
-    fields = [_strings(df['primary_diagnosis']), _strings(df['additional_diagnoses'])]
+    fields = [_strings(df[c]) for c in record.code_columns]
+    if not fields: return np.zeros(0, np.int64), np.zeros(0, np.int64), []
     n = len(fields[0])
     if n <= per_row:
         got = [ids(p) + ids(a) for p, a in zip(*fields)]
@@ -208,10 +223,11 @@ def _code_pairs(df, per_row: int = 2000,  # up to this many rows, a Python loop 
         rows.append(np.repeat(np.arange(n), k)); idx.append(flat[start + within])
     return np.concatenate(rows), np.concatenate(idx), list(number)
 
-def category_counts(df: pd.DataFrame  # raw or prepared rows
+def category_counts(df: pd.DataFrame,  # raw or prepared rows
+                    record: Spec,  # their data set's spec
                    ) -> pd.Series:
-    "How many rows carry each ICD-10 3-character category (to choose `code_groups`)."
-    rows, idx, names = _code_pairs(df)
+    "How many rows carry each code group (to choose `code_groups`)."
+    rows, idx, names = _code_pairs(df, record)
     pairs = pd.unique(rows.astype(np.int64) * max(len(names), 1) + idx)  # one per (row, category); hashing beats sorting here
     n = np.bincount(pairs % max(len(names), 1), minlength=len(names))
     return pd.Series(n, index=pd.Index(names, dtype=object), name='rows').sort_values(ascending=False, kind='stable')
@@ -223,17 +239,22 @@ def _running(mat: np.ndarray, h: History) -> np.ndarray:
     return c - (c[h.start] - mat[h.start])  # a patient's count stays below 256 (it counts years)
 
 @functools.lru_cache(maxsize=16)
-def _code_columns(groups: tuple) -> tuple:
-    "Names of the count columns: one per category group, 'other', one per chapter letter."
-    return (*(f'dx_{g}' for g in groups), 'dx_other', *(f'dxl_{l}' for l in LETTERS))
+def _code_columns(groups: tuple, chapters: bool = True) -> tuple:
+    "Names of the count columns: one per code group (characters a column name cannot hold become _), 'other', one per chapter letter."
+    safe = lambda g: re.sub(r'[^0-9A-Za-z_.-]', '_', g)
+    return (*(f'dx_{safe(g)}' for g in groups), 'dx_other', *((f'dxl_{l}' for l in LETTERS) if chapters else ()))
 
-def _code_features(df, h: History, groups: tuple,
+def _code_features(df,  # the rows' code columns, sorted
+                   h: History,  # look-back masks of those rows
+                   groups: tuple,  # the code groups counted one by one
+                   record: Spec,  # the data set's spec: code columns, grouping, chapters
                    keep=None,  # feature names needed (default: all)
                   ) -> dict:
-    "Per-category, per-letter and 'other' running counts of coded years, and this year's number of codes."
-    n, columns = len(h.year), _code_columns(tuple(groups))
-    rows, idx, names = _code_pairs(df)
-    group, letter = {g: j for j, g in enumerate(groups)}, {l: j + len(groups) + 1 for j, l in enumerate(LETTERS)}
+    "Per-group, per-letter and 'other' running counts of coded years, and this year's number of codes."
+    n, columns = len(h.year), _code_columns(tuple(groups), record.codes.chapters)
+    letters = LETTERS if record.codes.chapters else ()
+    rows, idx, names = _code_pairs(df, record)
+    group, letter = {g: j for j, g in enumerate(groups)}, {l: j + len(groups) + 1 for j, l in enumerate(letters)}
     gi = np.array([group.get(c, len(groups)) for c in names], np.int64)[idx]  # not a group: 'other'
     li = np.array([letter.get(c[:1], -1) for c in names], np.int64)[idx]
     m = np.zeros((n, len(columns)), np.uint8, order='F')  # column-major: each count column contiguous
@@ -255,55 +276,75 @@ def _wanted_for(numeric: tuple, stats: tuple, keep: frozenset) -> dict:
     want = {v: tuple(s for s in stats if any(o in keep for o in outs(v, s))) for v in numeric}
     return {v: s for v, s in want.items() if s or v in keep}
 
+def _values(record: Spec) -> tuple:
+    "The record's columns used as they are (values and carried categories), in record order."
+    return tuple(n for n, c in record.cols.items() if c.feature_use in ('value', 'carried'))
+
+def category_source(col: str,  # a feature column
+                    record: Spec,  # the data set's spec
+                   ) -> str | None:
+    "The record column whose categories a feature column holds (None: not categorical)."
+    base = col.removesuffix('_last')
+    c = record.cols.get(base)
+    return base if c is not None and c.kind == 'category' and c.feature_use in ('value', 'carried') else None
+
 def build_arrays(cols: dict,  # one array per column, typed as `schema.record_arrays` types them; whole histories
-                 spec: FeatureSpec = FeatureSpec(),  # which features
+                 spec: FeatureSpec,  # which features, from which record
                  keep=None,  # feature names needed (default: all); others may be skipped
                 ) -> tuple[dict, np.ndarray]:
     "Past-only feature arrays of every row, sorted by patient and year; and the sort order applied to the input."
+    record = spec.record
     order, pid = _order(cols['patient_id'], cols['year'])
     take = lambda x: x[order]
     h = history(pid, take(cols['year']), spec.window)
     out = {'patient_id': take(cols['patient_id']), 'year': take(cols['year'])}
     if 'target' in cols: out['target'] = take(cols['target'])
-    out['age'] = take(cols['age']).astype(np.float32)
-    cats = {c: take(cols[c]) for c in CATEGORICAL}
-    out.update(cats)
-    out['lab_abnormal_flag'] = take(cols['lab_abnormal_flag']).astype(np.float32)
+    for n in _values(record):  # categories stay codes; numbers and flags as float32
+        out[n] = take(cols[n]) if record.cols[n].kind == 'category' else take(cols[n]).astype(np.float32)
     wanted = _wanted(spec, keep)
     X = np.empty((len(order), len(wanted)), np.float32, order='F')  # all numeric variables: one matrix, column-major
     for j, v in enumerate(wanted): X[:, j] = cols[v][order]
     names, step = list(wanted), max(1, 2**20 // max(len(order), 1))  # variables per call: all for the API's few rows;
     for k in range(0, len(names), step):  # one at a time for a million, whose temporaries then stay small and cached
         out.update(_numeric_features(X[:, k:k + step], h, {v: wanted[v] for v in names[k:k + step]}))
-    out.update(_history_features(cats, h))
-    if spec.codes and (keep is None or any(k.startswith('dx') for k in keep)):
-        out.update(_code_features({c: take(cols[c]) for c in ('primary_diagnosis', 'additional_diagnoses')}, h, spec.code_groups, keep))
+    out.update(_history_features(out, h, record))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        for d in record.derived:  # ratios of the row's own values
+            if d.kind == 'ratio': out[d.name] = (d.scale * take(cols[d.numerator]) / take(cols[d.denominator]) ** d.power).astype(np.float32)
+    if spec.codes and record.code_columns and (keep is None or any(k.startswith('dx') for k in keep)):
+        out.update(_code_features({c: take(cols[c]) for c in record.code_columns}, h, spec.code_groups, record, keep))
     return out, order
 
-def _codes(s: pd.Series, name: str) -> np.ndarray:
-    "Category codes of a column against the schema's categories."
-    d = schema.dtype(COLUMNS[name])
+def _codes(s: pd.Series, c: schema.Column) -> np.ndarray:
+    "Category codes of a column against its spec's categories."
+    d = schema.dtype(c)
     return (s if s.dtype == d else s.astype(d)).cat.codes.to_numpy().astype(np.int8)
 
+def _floats(s: pd.Series) -> np.ndarray:
+    "A numeric or boolean column as float32 (missing → NaN)."
+    if pd.api.types.is_bool_dtype(s.dtype) or s.dtype == object: s = s.astype('Float32')
+    return s.to_numpy(np.float32, na_value=np.nan)
+
 def build(df: pd.DataFrame,  # prepared rows (see `prepare`) holding whole patient histories
-          spec: FeatureSpec = FeatureSpec(),  # which features
+          spec: FeatureSpec,  # which features, from which record
          ) -> pd.DataFrame:
     "Past-only feature rows for every patient-year of `df`, sorted by patient and year."
-    cols = {'patient_id': _patient_codes(df['patient_id']), 'year': df['year'].to_numpy(), 'age': df['age'].to_numpy(np.float32),
-            'lab_abnormal_flag': df['lab_abnormal_flag'].astype('Float32').to_numpy(np.float32, na_value=np.nan),
-            'primary_diagnosis': df['primary_diagnosis'].to_numpy(object, na_value=None),
-            'additional_diagnoses': df['additional_diagnoses'].to_numpy(object, na_value=None),
-            **{c: _codes(df[c], c) for c in CATEGORICAL}, **{v: df[v].to_numpy(np.float32, na_value=np.nan) for v in spec.numeric}}
+    record = spec.record
+    ratio_inputs = [n for d in record.derived if d.kind == 'ratio' for n in (d.numerator, d.denominator)]
+    cols = {'patient_id': _patient_codes(df['patient_id']), 'year': df['year'].to_numpy(),
+            **{c: df[c].to_numpy(object, na_value=None) for c in record.code_columns},
+            **{n: _codes(df[n], record.cols[n]) if record.cols[n].kind == 'category' else _floats(df[n])
+               for n in dict.fromkeys([*_values(record), *spec.numeric, *ratio_inputs])}}
     out, order = build_arrays(cols, spec)
     key = {c: df[c].iloc[order].reset_index(drop=True) for c in ('patient_id', 'year', 'target') if c in df}
     out = {**key, **{k: v for k, v in out.items() if k not in key}}  # same column order as the kernel's
-    for c in (*CATEGORICAL, *(f'{c}_last' for c in CARRIED)):
-        out[c] = pd.Categorical.from_codes(out[c], dtype=schema.dtype(COLUMNS[c.removesuffix('_last')]))
+    for c in out:
+        if (src := category_source(c, record)) and c not in key: out[c] = pd.Categorical.from_codes(out[c], dtype=schema.dtype(record.cols[src]))
     return pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
 
 # %% ../nbs/02_features.ipynb #1c691692
 def features_for(history_rows,  # one patient's records (DataFrame or list of dicts), including the year to score
-                 spec: FeatureSpec = FeatureSpec(),  # the spec the model was trained with
+                 spec: FeatureSpec,  # the spec the model was trained with
                  year: int | None = None,  # year to score (default: the latest)
                 ) -> pd.DataFrame:
     "The feature row of one patient-year, built from that patient's records up to that year."
@@ -311,17 +352,17 @@ def features_for(history_rows,  # one patient's records (DataFrame or list of di
     if df.empty: raise ValueError('features_for: no records given')
     if df['patient_id'].nunique() != 1: raise ValueError(f"features_for: records of {df['patient_id'].nunique()} patients given; expected one")
     year = int(df['year'].max()) if year is None else year
-    out = build(prepare(df[df['year'] <= year], source='history')[0], spec)
+    out = build(prepare(df[df['year'] <= year], spec.record, source='history')[0], spec)
     return out[out['year'] == year].reset_index(drop=True)
 
 def features_latest(groups: list,  # lists of validated, canonical records (dicts); each one patient, scored at its latest year
-                    spec: FeatureSpec = FeatureSpec(),  # the spec the model was trained with
+                    spec: FeatureSpec,  # the spec the model was trained with
                     keep=None,  # feature names needed (default: all)
                    ) -> dict:
     "Feature arrays of the latest record of each group, in group order (the API's batch path)."
     rows = [r for g in groups for r in g]
     if not rows or any(not g for g in groups): raise ValueError('features_latest: a group without records')
-    cols = schema.record_arrays(rows, [n for n, c in COLUMNS.items() if c.role in ('key', 'feature') and n != 'patient_id'])  # fields left out are missing
+    cols = schema.record_arrays(rows, spec.record, spec.record.inputs)  # fields left out are missing
     cols['patient_id'] = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # groups may share a patient id
     out, order = build_arrays(cols, spec, keep)
     pid, year = out['patient_id'], out['year']
@@ -349,12 +390,12 @@ def _read_fragment(path: str) -> pd.DataFrame:
         df['year'] = np.int16(part[-1].split('=')[1])
     return df
 
-def _split(path: str, tmp: str, n_buckets: int, i: int) -> dict:
-    "Step 1 for one input file: check, route rows to buckets, count code categories."
+def _split(path: str, tmp: str, n_buckets: int, i: int, record: Spec) -> dict:
+    "Step 1 for one input file: check, route rows to buckets, count code groups."
     import pyarrow as pa, pyarrow.feather as feather
     df = _read_fragment(path)
-    fatal = structural_problems(df)
-    if fatal: raise SchemaError(fatal, path)
+    fatal = structural_problems(df, record)
+    if fatal: raise SchemaError(fatal, path, record.name)
     b = _bucket(df['patient_id'], n_buckets)
     order = np.argsort(b, kind='stable')
     t = pa.Table.from_pandas(df, preserve_index=False).take(pa.array(order))
@@ -363,7 +404,7 @@ def _split(path: str, tmp: str, n_buckets: int, i: int) -> dict:
         d = Path(tmp, layout.PIECES, f'{k:05d}'); d.mkdir(parents=True, exist_ok=True)
         feather.write_feather(t.slice(lo, hi - lo), d / f'{i:06d}.arrow', compression='uncompressed')
     years = df.groupby('year', sort=True)
-    return {'rows': len(df), 'rows_by_year': {int(y): len(g) for y, g in years}, 'codes': {int(y): category_counts(g).to_dict() for y, g in years}}
+    return {'rows': len(df), 'rows_by_year': {int(y): len(g) for y, g in years}, 'codes': {int(y): category_counts(g, record).to_dict() for y, g in years}}
 
 # %% ../nbs/02_features.ipynb #fe25c076
 def _build_bucket(tmp: str, k: int, spec: FeatureSpec, compression: str) -> dict:
@@ -372,7 +413,7 @@ def _build_bucket(tmp: str, k: int, spec: FeatureSpec, compression: str) -> dict
     pieces = sorted(Path(tmp, layout.PIECES, f'{k:05d}').glob('*.arrow'))
     if not pieces: return {'rows': 0, 'masked': {}}
     df = pa.concat_tables([feather.read_table(p) for p in pieces], promote_options='permissive').to_pandas()
-    df, masked = prepare(df, source=f'bucket {k}', check=False)  # step 1 checked every rule but the cross-file key
+    df, masked = prepare(df, spec.record, source=f'bucket {k}', check=False)  # step 1 checked every rule but the cross-file key
     out = build(df, spec)
     pq.write_table(pa.Table.from_pandas(out, preserve_index=False), Path(tmp, f'part-{k:05d}.parquet'),
                    compression=compression, row_group_size=65_536, write_statistics=['patient_id', 'year'])
@@ -403,9 +444,18 @@ def _inputs(data_dir: Path) -> list[str]:
     if not files: raise FileNotFoundError(f'{data_dir}: no Parquet files')
     return files
 
+def _feature_spec(data_dir: Path, spec: FeatureSpec | None, record) -> FeatureSpec:
+    "The feature spec of a job: `spec`, checked against the data's own spec when it has one; else all features of the data's record."
+    here = layout.read_spec(data_dir, required=spec is None and record is None)
+    if spec is None: return FeatureSpec(schema.same_spec(schema.load_spec(record), here, str(data_dir)) if record is not None and here is not None
+                                        else schema.load_spec(record) if record is not None else here)
+    if here is not None: schema.same_spec(spec.record, here, str(data_dir))
+    return spec
+
 def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-partitioned) Parquet files
                      output_dir: str | Path,  # where to write the features (must not exist unless overwrite)
-                     spec: FeatureSpec = FeatureSpec(),  # which features (its code_groups are chosen from the data when empty; pass a saved spec to reuse its vocabulary)
+                     spec: FeatureSpec | None = None,  # which features (its code_groups are chosen from the data when empty; pass a saved spec to reuse its vocabulary); default: all of the record's
+                     record: Spec | str | None = None,  # the data's spec when `spec` is not given (default: the `_dataset.yaml` beside the data)
                      overwrite: bool = False,  # replace an existing output_dir
                      client=None,  # a Dask client (default: see `cluster.dask_client`)
                      scheduler: str | None = None,  # address of an existing Dask scheduler
@@ -419,13 +469,14 @@ def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-par
     import pyarrow.parquet as pq
     data_dir = Path(data_dir)
     files = _inputs(data_dir)
+    spec = _feature_spec(data_dir, spec, record)
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     n_buckets = max(2, -(-rows // bucket_rows))
     t0 = time.perf_counter()
-    log.info('features of %s rows in %d files → %d partitions, window %d years', f'{rows:,}', len(files), n_buckets, spec.window)
+    log.info('features of %s rows in %d files (spec %r) → %d partitions, window %d years', f'{rows:,}', len(files), spec.record.name, n_buckets, spec.window)
     # a local cluster runs threads: the work is numpy and Arrow, which release the GIL
     with layout.staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler, processes=False) as client:
-        split = run_tasks(client, _split, [(f, str(tmp), n_buckets, i) for i, f in enumerate(files)], 'split by patient')
+        split = run_tasks(client, _split, [(f, str(tmp), n_buckets, i, spec.record) for i, f in enumerate(files)], 'split by patient')
         log.info('split %d files into %d partitions in %.1f s', len(files), n_buckets, time.perf_counter() - t0)
         if spec.codes and not spec.code_groups: spec = replace(spec, code_groups=choose_code_groups(split, holdout_years, min_code_share, max_code_groups))
         built = run_tasks(client, _build_bucket, [(str(tmp), k, spec, compression) for k in range(n_buckets)], 'build features')
@@ -436,6 +487,7 @@ def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-par
                        columns=len(pq.read_schema(layout.parts(tmp)[0]).names), code_groups=len(spec.code_groups),
                        out_of_range_set_missing=masked, seconds=round(time.perf_counter() - t0, 2), source=str(data_dir))
         (tmp / layout.SPEC).write_text(spec.to_json())
+        layout.write_spec(tmp, spec.record)  # the record's spec travels with the features
         (tmp / layout.SUMMARY).write_text(json.dumps(summary, indent=1))
     if masked: log.warning('out-of-range values set to missing: %s', masked)
     log.info('wrote %s feature rows × %d columns in %.1f s', f"{summary['rows']:,}", summary['columns'], summary['seconds'])

@@ -19,11 +19,10 @@ from scipy.special import expit
 from . import layout, schema
 from .keyed_random import choice, normal, patient_keys, poisson, row_keys, subseed, uniform
 from .cluster import run_tasks, using_client
-from .schema import COLUMNS
 
 # %% auto #0
-__all__ = ['SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'SimParams', 'calibrate', 'simulate',
-           'generate', 'read_data', 'bayes_ceiling']
+__all__ = ['RECORD', 'COLUMNS', 'SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'SimParams',
+           'calibrate', 'simulate', 'generate', 'read_data', 'bayes_ceiling']
 
 # %% ../nbs/01_generate.ipynb #38b10a98
 @dataclass
@@ -52,6 +51,8 @@ class SimParams:
         return self
 
 # %% ../nbs/01_generate.ipynb #23d28ab2
+RECORD = schema.load_spec('synthetic')  # the generator's record (config/schemas/synthetic.yaml), written beside its data
+COLUMNS = RECORD.cols  # the columns it writes: the generator is the one module that knows them
 SITES = COLUMNS['site'].categories
 _SITE_P = np.array([14, 12, 11, 10, 9, 9, 8, 7, 7, 5, 4, 4], float)  # site sizes
 _SI_SITES = {'S02', 'S05', 'S09', 'S11'}  # report glucose/lipids in mmol/L and creatinine in umol/L
@@ -299,7 +300,7 @@ def _in_unit(name, canonical, alt):
     "Values in the row's unit (alt = 1: the first other unit), rounded as recorded."
     c = COLUMNS[name]
     other = next(iter(c.units))
-    v = np.where(alt == 1, schema.convert(name, canonical, to=other), canonical)
+    v = np.where(alt == 1, schema.convert(c, canonical, to=other), canonical)
     return np.where(alt == 1, np.round(v, _DECIMALS[(name, 1)]), np.round(v, _DECIMALS[(name, 0)]))
 
 # %% ../nbs/01_generate.ipynb #370f7284
@@ -497,6 +498,7 @@ def generate(output_dir: str | Path = 'data/raw',  # where to write the data (mu
                    'rows': rows, 'positives': positives, 'prevalence_observed': positives / rows, 'typos': typos,
                    'seconds': round(time.perf_counter() - t0, 2)}
         (tmp / layout.PARAMS).write_text(pd.Series(summary).to_json(indent=1))
+        layout.write_spec(tmp, RECORD)  # the record's spec travels with the data
     log.info('wrote %s rows (%.2f%% positive) in %.1f s', f"{summary['rows']:,}", 100 * summary['prevalence_observed'], summary['seconds'])
     return summary
 

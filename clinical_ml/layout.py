@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import schema
+
 # %% auto #0
 __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS', 'MODEL',
            'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS', 'TRAIN_REPORT',
            'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs',
            'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json',
-           'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'html_page']
+           'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'read_spec', 'write_spec',
+           'read_records', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -161,6 +164,43 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     o = pq.read_table(d, partitioning='hive', columns=columns, filters=filters).to_pandas()
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
+
+# %% ../nbs/00a_layout.ipynb #cc8ff931
+def read_spec(data_dir: str | Path,  # a data directory (raw data, features, a model directory)
+              required: bool = True,  # raise when there is none (else None)
+             ) -> schema.Spec | None:
+    "The data set spec beside the data in `data_dir` (`_dataset.yaml`)."
+    f = Path(data_dir) / schema.SPEC_FILE
+    if f.exists(): return schema.load_spec(f)
+    if required: raise FileNotFoundError(f'{data_dir}: no {schema.SPEC_FILE} beside the data: pass its data set spec '
+                                         '(--spec SPEC; `clinical-ml schema infer DATA > spec.yaml` drafts one)')
+    return None
+
+def write_spec(data_dir: str | Path,  # a data directory
+               spec: schema.Spec,  # its data set spec
+              ) -> Path:
+    "Write `spec` beside the data in `data_dir` (atomically)."
+    return schema.dump_spec(spec, Path(data_dir) / schema.SPEC_FILE)
+
+# %% ../nbs/00a_layout.ipynb #f5121e63
+def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a .json file
+                 spec: schema.Spec | None = None,  # rename columns from their `source` names in this spec
+                 batch_rows: int = 1_000_000,  # rows per batch for Parquet
+                ):
+    "Yield the records at `path` as pandas frames, batch by batch."
+    p = Path(path)
+    if not p.exists(): raise FileNotFoundError(f'{p}: no such file or directory')
+    rename = {c.source: c.name for c in spec.columns if c.source} if spec is not None else {}
+    if p.is_dir() or p.suffix == '.parquet':
+        import pyarrow.dataset as ds
+        d = ds.dataset(p, format='parquet', partitioning='hive', exclude_invalid_files=True)
+        for b in d.to_batches(batch_size=batch_rows): yield b.to_pandas().rename(columns=rename)
+    elif p.suffix in ('.csv', '.tsv') or p.name.endswith(('.csv.gz', '.tsv.gz')): yield pd.read_csv(p, sep='\t' if '.tsv' in p.name else ',').rename(columns=rename)
+    elif p.suffix == '.json':
+        obj = json.loads(p.read_text())
+        if isinstance(obj, dict): obj = obj.get('patients', [obj])
+        yield pd.DataFrame(obj).rename(columns=rename)
+    else: raise ValueError(f'{p}: unsupported file type {p.suffix!r}; use .parquet, a Parquet directory, .csv or .json')
 
 # %% ../nbs/00a_layout.ipynb #dedb5c52
 def html_page(title: str,  # page title

@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from . import features, layout, schema
 
 # %% auto #0
-__all__ = ['log', 'EXAMPLE', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel',
-           'plain_values', 'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
+__all__ = ['log', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel', 'plain_values',
+           'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
 
 # %% ../nbs/03d_model.ipynb #ddf49af8
 log = logging.getLogger('clinical_ml.model')
@@ -43,11 +43,6 @@ class Calibrator:
 def _logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
 
 # %% ../nbs/03d_model.ipynb #8ba1dfaa
-def _category_source(col: str) -> str | None:
-    "The schema column whose categories a feature column has (None: not categorical)."
-    base = col.removesuffix('_last')
-    return base if base in features.CATEGORICAL else None
-
 class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
 
 class Oblivious:
@@ -119,14 +114,14 @@ class PortableCatBoost(ClassifierMixin, BaseEstimator):
         p = self.trees(np.asarray(X, float)); return np.column_stack([1 - p, p])
 
 class Scorer:
-    "A fitted pipeline and calibrator as array operations: feature arrays (categories as schema codes) → calibrated probabilities."
-    def __init__(self, pipeline, calibrator: Calibrator):
+    "A fitted pipeline and calibrator as array operations: feature arrays (categories as codes into the record's categories) → calibrated probabilities."
+    def __init__(self, pipeline, calibrator: Calibrator, record: schema.Spec):
         prep, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
         self.width, self.cal, self.parts = len(prep.get_feature_names_out()), calibrator, []
         for name, tr, cols in prep.transformers_:
             out = prep.output_indices_[name]
             if tr == 'drop' or out.stop == out.start: continue
-            if all(_category_source(c) for c in cols): self.parts.append(('table', list(cols), self._table(tr, cols, out), out))
+            if all(features.category_source(c, record) for c in cols): self.parts.append(('table', list(cols), self._table(tr, cols, out, record), out))
             elif tr == 'passthrough' or type(tr).__name__ == 'FunctionTransformer' and tr.func is None:  # fitted 'passthrough'
                 self.parts.append(('copy', list(cols), None, out))
             elif type(tr).__name__ == 'SimpleImputer' and tr.strategy in ('median', 'mean', 'constant', 'most_frequent'):
@@ -136,12 +131,12 @@ class Scorer:
         self.predict = self._booster(clf)
 
     @staticmethod
-    def _table(tr, cols, out) -> np.ndarray:
+    def _table(tr, cols, out, record: schema.Spec) -> np.ndarray:
         "columns × (1 + categories): the encoder's output for 'missing' and for each category, computed by the encoder."
-        cats = [schema.COLUMNS[_category_source(c)].categories for c in cols]
-        n = 1 + max(map(len, cats))
-        frame = pd.DataFrame({c: pd.Categorical.from_codes(np.minimum(np.arange(n) - 1, len(k) - 1), dtype=schema.dtype(schema.COLUMNS[_category_source(c)]))
-                              for c, k in zip(cols, cats)})
+        src = [record.cols[features.category_source(c, record)] for c in cols]
+        n = 1 + max(len(s.categories) for s in src)
+        frame = pd.DataFrame({c: pd.Categorical.from_codes(np.minimum(np.arange(n) - 1, len(s.categories) - 1), dtype=schema.dtype(s))
+                              for c, s in zip(cols, src)})
         t = np.asarray(tr.transform(frame), float)
         if t.shape[1] != len(cols): raise Unsupported(f'{type(tr).__name__} gives {t.shape[1]} columns for {len(cols)}')
         return t.T  # [column, code + 1]
@@ -194,7 +189,7 @@ class ClinicalModel:
     def scorer(self) -> Scorer | None:
         "The compiled pipeline (None when a step cannot be compiled); made once, not pickled."
         if '_scorer' not in self.__dict__:
-            try: self.__dict__['_scorer'] = Scorer(self.pipeline, self.calibrator)
+            try: self.__dict__['_scorer'] = Scorer(self.pipeline, self.calibrator, self.spec.record)
             except Unsupported as e:
                 log.info('scoring through the pipeline: %s', e); self.__dict__['_scorer'] = None
         return self.__dict__['_scorer']
@@ -211,25 +206,29 @@ class ClinicalModel:
         name, clf = self.pipeline.steps[-1]
         if isinstance(clf, PortableCatBoost) and clf.clf is not None: self.pipeline.steps[-1] = (name, clf.clf)  # the CatBoost model itself
 
+    def _sources(self) -> dict:
+        "Feature column → the record column whose categories it holds (None: a number)."
+        return {c: features.category_source(c, self.spec.record) for c in self.columns}
+
     def predict_arrays(self, cols: dict  # feature arrays (categories as schema codes), e.g. from `features.features_latest`
                       ) -> np.ndarray:
         "Calibrated probabilities of feature arrays."
         s = self.scorer()
         if s is not None: return s(cols)
-        f = pd.DataFrame({c: pd.Categorical.from_codes(cols[c], dtype=schema.dtype(schema.COLUMNS[_category_source(c)])) if _category_source(c)
-                          else cols[c] for c in self.columns})
+        rec, src = self.spec.record, self._sources()
+        f = pd.DataFrame({c: pd.Categorical.from_codes(cols[c], dtype=schema.dtype(rec.cols[src[c]])) if src[c] else cols[c] for c in self.columns})
         return np.clip(self.calibrator(self.pipeline.predict_proba(f)[:, 1]), 0, 1)
 
     def predict_features(self, f: pd.DataFrame) -> np.ndarray:
         "Calibrated probabilities of feature rows."
         if self.scorer() is None: return np.clip(self.calibrator(self.pipeline.predict_proba(f[self.columns])[:, 1]), 0, 1)
-        return self.predict_arrays({c: features._codes(f[c], _category_source(c)) if _category_source(c) else f[c].to_numpy(float, na_value=np.nan)
-                                    for c in self.columns})
+        rec, src = self.spec.record, self._sources()
+        return self.predict_arrays({c: features._codes(f[c], rec.cols[src[c]]) if src[c] else f[c].to_numpy(float, na_value=np.nan) for c in self.columns})
 
     def predict_raw(self, rows: pd.DataFrame) -> pd.DataFrame:
         "Probability and prediction for every raw patient-year row (earlier rows of a patient are its history)."
         rows = rows.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
-        df, _ = features.prepare(rows.drop(columns=['_row', 'target'], errors='ignore'), source='input')
+        df, _ = features.prepare(rows.drop(columns=['_row', 'target'], errors='ignore'), self.spec.record, source='input')
         f = features.build(df, self.spec)
         p = self.predict_features(f)
         out = f[['patient_id', 'year']].assign(probability=p, prediction=(p >= self.threshold).astype(int))
@@ -238,9 +237,9 @@ class ClinicalModel:
 
 # %% ../nbs/03d_model.ipynb #8628dcbd
 import mlflow.pyfunc
-def _categorical_columns() -> list:
+def _categorical_columns(record: schema.Spec) -> list:
     "Input columns that pandas may hand over as categories: the hive partition `year` and the dictionary-encoded ones."
-    return ['year'] + [n for n, c in schema.COLUMNS.items() if c.kind in ('category', 'unit') and c.role != 'target']
+    return ['year'] + [n for n, c in record.cols.items() if c.kind in ('category', 'unit') and c.role != 'target']
 
 def plain_values(df: pd.DataFrame  # raw rows, e.g. `pd.read_parquet` of a data directory
                 ) -> pd.DataFrame:
@@ -256,20 +255,18 @@ class PyfuncModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context): self.model = joblib.load(context.artifacts['model'])
     def predict(self, context, model_input, params=None): return self.model.predict_raw(plain_values(pd.DataFrame(model_input)))
 
-def signature():
-    "The pyfunc's signature, from the schema: optional columns are optional, nullable integers are doubles, categorical ones any type."
+def signature(record: schema.Spec  # the data set's spec the model was trained on
+             ):
+    "The pyfunc's signature, from the record's spec: optional columns are optional, nullable integers are doubles, categorical ones any type."
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
     kind = {'id': 'string', 'code': 'string', 'codes': 'string', 'category': 'string', 'unit': 'string', 'float': 'double', 'bool': 'boolean'}
-    cats = set(_categorical_columns())
+    cats = set(_categorical_columns(record))
     cols = [ColSpec(AnyType() if n in cats else kind.get(c.kind, 'long' if not c.nullable else 'double'), n, required=not c.nullable)
-            for n, c in schema.COLUMNS.items() if c.role != 'target']
+            for n, c in record.cols.items() if c.role != 'target']
     return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec('double', 'probability'), ColSpec('long', 'prediction')]))
 
-EXAMPLE = {'patient_id': 'TEST001', 'year': 2024, 'age': 65.0, 'gender': 'M', 'bmi': 28.5, 'systolic_bp': 160.0, 'diastolic_bp': 90.0,
-           'cholesterol': 240.0, 'glucose': 120.0, 'smoking_status': 'Former', 'num_visits': 5, 'medications_count': 3.0,
-           'lab_abnormal_flag': True, 'primary_diagnosis': 'I10', 'additional_diagnoses': 'E11'}  # the seed's API example
 
 # %% ../nbs/03d_model.ipynb #56c3e7a5
 def save_model_dir(model: ClinicalModel,  # the trained model
@@ -284,6 +281,7 @@ def save_model_dir(model: ClinicalModel,  # the trained model
         layout.write_json(tmp / layout.THRESHOLD, report['threshold'])
         layout.write_json(tmp / layout.FEATURE_LIST, {'spec': json.loads(model.spec.to_json()), 'columns': model.columns})
         layout.write_json(tmp / layout.METRICS, report)
+        layout.write_spec(tmp, model.spec.record)  # the record's spec, readable without unpickling the model
         (tmp / layout.CONFIG).write_text(yaml.safe_dump(cfg))
         (tmp / layout.DATA_HASH).write_text(report['data_hash'] + '\n')
         if predictions is not None: predictions.to_parquet(tmp / layout.PREDICTIONS, index=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import layout
-from .model import EXAMPLE, ClinicalModel, PyfuncModel, load_model, signature
+from .model import ClinicalModel, PyfuncModel, load_model, signature
 
 # %% auto #0
 __all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'load_registered',
@@ -55,13 +55,14 @@ def log_run(model: ClinicalModel,  # the trained model
            ) -> dict:
     "Log the run, the pyfunc model and the plots; register it and move `champion` to it if it is better."
     import mlflow
-    mcfg, uri = cfg['mlflow'], tracking_uri(cfg)
+    mcfg, uri, record = cfg['mlflow'], tracking_uri(cfg), model.spec.record
     mlflow.set_tracking_uri(uri)
     experiment(mcfg['experiment'], uri)
     with mlflow.start_run() as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flat(cfg).items()})
         mlflow.log_params({'algorithm': model.info['algorithm'], **{f'best.{k}': v for k, v in model.info['params'].items()},
-                           'threshold': model.threshold, 'calibration': report['calibration']['calibration'], 'n_features': len(model.columns)})
+                           'threshold': model.threshold, 'calibration': report['calibration']['calibration'], 'n_features': len(model.columns),
+                           'dataset': record.name, 'dataset_spec': record.fingerprint})  # the spec itself: model_dir/_dataset.yaml
         for part in ('value', 'lo', 'hi'):
             suffix = '' if part == 'value' else f'_ci_{part}'
             mlflow.log_metrics({f'test_{k}{suffix}': v[part] for k, v in report['test'].items() if np.isfinite(v[part])})
@@ -83,7 +84,8 @@ def log_run(model: ClinicalModel,  # the trained model
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
-                                           signature=signature(), input_example=pd.DataFrame([EXAMPLE]), pip_requirements=['clinical-ml'])
+                                           signature=signature(record), input_example=pd.DataFrame([record.example]) if record.example else None,
+                                           pip_requirements=['clinical-ml'])
         out = dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=uri)
     if mcfg['register']:
         mv = mlflow.register_model(info.model_uri, mcfg['model_name'])
