@@ -18,14 +18,15 @@ VARS = ['bmi', 'systolic_bp', 'diastolic_bp', 'heart_rate', 'cholesterol', 'ldl'
 
 OURS = r'''
 import sys, time, json, pandas as pd, pyarrow.parquet as pq
-from clinical_ml.features import build, prepare, FeatureSpec, CATEGORICAL
+from clinical_ml.features import build, prepare, FeatureSpec, _values
+from clinical_ml.generate import RECORD
 VARS = %r
 d = sys.argv[1]
-cols = ['patient_id', 'year', 'age', 'lab_abnormal_flag', *CATEGORICAL, *VARS]
+cols = ['patient_id', 'year', *_values(RECORD), *VARS]
 df = pq.read_table(d, columns=cols).to_pandas()  # year comes from the hive directories
 df['year'] = df['year'].astype('int16')
-df = prepare(df, check=False)[0]
-spec = FeatureSpec(window=3, numeric=tuple(VARS), stats=('mean', 'min', 'max', 'lag', 'delta'), codes=False)
+df = prepare(df, RECORD, check=False)[0]
+spec = FeatureSpec(RECORD, window=3, numeric=tuple(VARS), stats=('mean', 'min', 'max', 'lag', 'delta'), codes=False)
 t0 = time.perf_counter()
 out = build(df, spec)
 print(json.dumps({'seconds': time.perf_counter() - t0, 'rows': len(out), 'columns': out.shape[1]}))

@@ -13,7 +13,7 @@ import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from clinical_ml import schema
 n, out = int(sys.argv[1]), sys.argv[2]
 rng = np.random.default_rng(0)
-fields = [pa.field(c, schema.arrow_type(col)) for c, col in schema.COLUMNS.items()]
+fields = [pa.field(c, schema.arrow_type(col)) for c, col in schema.load_spec('synthetic').cols.items()]
 w = pq.ParquetWriter(out, pa.schema(fields), compression='zstd')
 for start in range(0, n, 1_000_000):
     m = min(1_000_000, n - start)

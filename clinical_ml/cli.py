@@ -95,9 +95,9 @@ def _generate(a: dict) -> int:
     return 0
 
 def _features(a: dict) -> int:
-    from clinical_ml.features import compute_features, load_spec, FeatureSpec
-    spec_file, window = a.pop('spec_file'), a.pop('window')
-    s = compute_features(**a, spec=load_spec(spec_file) if spec_file else FeatureSpec(window=window))
+    from clinical_ml.features import compute_features, load_spec
+    spec_file = a.pop('spec_file')
+    s = compute_features(**a, spec=load_spec(spec_file) if spec_file else None)
     print(json.dumps({k: s[k] for k in ('rows', 'columns', 'partitions', 'code_groups', 'out_of_range_set_missing', 'seconds')}))
     return 0
 
@@ -141,9 +141,7 @@ def parser() -> argparse.ArgumentParser:
     for name, (module, fn, skip, rename, positional, _) in COMMANDS.items():
         c = add_command(sub, name, module, fn, skip, rename, positional)
         if name == 'features':
-            w = next(x for x in source_params('features', 'FeatureSpec')[0] if x['name'] == 'window')
-            c.add_argument('--window', type=int, default=w['default'], help=f"{w['help']} (default: {w['default']})")
-            c.add_argument('--spec', dest='spec_file', default=None, help='reuse the spec (code-group vocabulary) of a features directory or its _spec.json')
+            c.add_argument('--spec', dest='spec_file', default=None, help='reuse the feature spec (code-group vocabulary) of a features directory or its _spec.json')
     return p
 
 def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])

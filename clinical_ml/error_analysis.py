@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from . import layout
+from . import layout, schema
 from .config import load_config, setting
 from .estimators import model_pipeline
 from .metrics import at_threshold, bootstrap, discrimination, ece, psi
@@ -19,17 +19,25 @@ from .model import load_model
 from .split import in_window, make_split
 
 # %% auto #0
-__all__ = ['log', 'AGE_BINS', 'AGE_LABELS', 'DX_GROUPS', 'SLICES', 'SUGGESTIONS', 'load_test', 'slice_metrics',
-           'label_uncertainty', 'diagnosis_year', 'error_patterns', 'importance_stability', 'drift', 'recommendations',
-           'figures', 'summary_markdown', 'analyze']
+__all__ = ['log', 'SUGGESTIONS', 'add_slices', 'load_test', 'slice_metrics', 'label_uncertainty', 'diagnosis_year',
+           'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures', 'summary_markdown',
+           'analyze']
 
 # %% ../nbs/07_error_analysis.ipynb #a72fdb94
 log = logging.getLogger('clinical_ml.error_analysis')
-AGE_BINS = [0, 40, 50, 60, 70, 80, 200]
-AGE_LABELS = ['<40', '40-49', '50-59', '60-69', '70-79', '80+']
-DX_GROUPS = {'I': 'circulatory (I)', 'E': 'endocrine/metabolic (E)', 'Z': 'health-status factors (Z)', 'J': 'respiratory (J)',
-             'M': 'musculoskeletal (M)', 'F': 'mental (F)', 'N': 'genitourinary (N)', 'K': 'digestive (K)', 'R': 'symptoms (R)'}
-SLICES = ['age_group', 'gender', 'smoking_status', 'dx_group', 'site', 'year']
+
+def add_slices(df: pd.DataFrame,  # test rows holding the columns the slices are computed from
+               record: schema.Spec,  # the data set's spec: its `slices`
+              ) -> list:
+    "Add the record's slice columns to `df` (binned numbers, code chapters, columns as they are); return their names, in spec order."
+    for s in record.slices:
+        if s.column not in df: continue
+        if s.bins is not None: df[s.name] = pd.cut(df[s.column].astype(float), s.bins, right=False, labels=s.labels)
+        elif s.chapters is not None:
+            first = df[s.column].astype('string').str[0]
+            df[s.name] = first.map(lambda x: 'none' if x is pd.NA or x is None or x != x else s.chapters.get(x, f'other ({x})')).astype('category')
+        elif s.name != s.column: df[s.name] = df[s.column]
+    return [s.name for s in record.slices if s.name in df]
 
 def _source(features_dir: Path) -> Path | None:
     "The raw data directory the features were computed from, when it still exists."
@@ -40,30 +48,32 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
               features_dir: str | Path,  # the features it was trained on
               extra: list = (),  # more feature columns to attach (e.g. the model's)
              ) -> pd.DataFrame:
-    "The held-out test rows: label, window label, probability, oracle, and what we slice by."
+    "The held-out test rows: label, window label, probability, oracle, and the record's slices."
     model_dir, features_dir = Path(model_dir), Path(features_dir)
+    record = layout.read_spec(model_dir)
     f = model_dir / layout.PREDICTIONS
     if not f.exists(): raise FileNotFoundError(f'{f}: no test predictions (the model directory must be written by train)')
     df = pd.read_parquet(f)
     years = sorted(df['year'].unique().tolist())
-    cols = list(dict.fromkeys(['patient_id', 'year', 'age', 'gender', 'smoking_status', 'site', *extra]))
+    have = set(ds.dataset(features_dir, format='parquet', exclude_invalid_files=True).schema.names)
+    wanted = [s.column for s in record.slices if s.column not in ('patient_id', 'year')]
+    cols = list(dict.fromkeys(['patient_id', 'year', *(c for c in [*wanted, *extra] if c in have)]))
     attrs = ds.dataset(features_dir, format='parquet', exclude_invalid_files=True).to_table(
         columns=cols, filter=ds.field('year').isin(years)).to_pandas()
     df = df.merge(attrs.astype({'year': df['year'].dtype, 'patient_id': 'string'}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                   on=['patient_id', 'year'], how='left', validate='one_to_one')
     raw = _source(features_dir)
-    if raw is not None:
-        pdx = ds.dataset(raw, format='parquet', partitioning='hive', exclude_invalid_files=True).to_table(
-            columns=['patient_id', 'year', 'primary_diagnosis'], filter=ds.field('year').isin(years)).to_pandas()
+    from_raw = [c for c in wanted if c not in have]  # slice columns the features do not keep (codes, unused columns)
+    if raw is not None and from_raw:
+        rd = ds.dataset(raw, format='parquet', partitioning='hive', exclude_invalid_files=True)
+        pdx = rd.to_table(columns=['patient_id', 'year', *(c for c in from_raw if c in rd.schema.names)], filter=ds.field('year').isin(years)).to_pandas()
         df = df.merge(pdx.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                       on=['patient_id', 'year'], how='left')
         o = layout.read_oracle(raw, ['patient_id', 'year', 'onset_year', 'recorded_year'], filters=[('year', 'in', years)])
         if o is not None:
             df = df.merge(o.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                           on=['patient_id', 'year'], how='left')
-    df['age_group'] = pd.cut(df['age'], AGE_BINS, right=False, labels=AGE_LABELS)
-    first = df['primary_diagnosis'].astype('string').str[0] if 'primary_diagnosis' in df else pd.Series(pd.NA, index=df.index, dtype='string')
-    df['dx_group'] = first.map(lambda x: 'none' if x is pd.NA or x is None or x != x else DX_GROUPS.get(x, f'other ({x})')).astype('category')
+    df.attrs['slices'] = add_slices(df, record)
     return df
 
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f
@@ -75,14 +85,14 @@ def _auc_ci(y, p, n_boot: int, seed: int) -> tuple:
 
 def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and the slice columns
                   threshold: float,  # the model's decision threshold
-                  by: list = SLICES,  # columns to slice by
+                  by: list | None = None,  # columns to slice by (default: the record's slices that `load_test` added)
                   n_boot: int = 100,  # bootstrap resamples per slice
                   min_support: int = 30,  # smaller slices get no AUC
                   seed: int = 0,  # bootstrap seed
                  ) -> pd.DataFrame:
     "One row per (slice, value): support, prevalence, ROC-AUC/PR-AUC with 95% CIs, sensitivity, specificity, calibration; worst first."
     rows = []
-    for col in by:
+    for col in (df.attrs.get('slices', []) if by is None else by):
         if col not in df: continue
         for val, g in df.groupby(col, observed=True, sort=True):
             y, p = g['target'].to_numpy(int), g['probability'].to_numpy(float)
@@ -167,6 +177,7 @@ def error_patterns(df: pd.DataFrame,  # test rows with features attached
                    threshold: float,  # the decision threshold
                    numeric: list,  # numeric feature columns to compare
                    k: int = 50,  # errors per kind
+                   by: list = (),  # slice columns whose distribution among the errors is reported
                   ) -> dict:
     "The k most confident false positives and false negatives, and the features that set them apart."
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
@@ -182,8 +193,7 @@ def error_patterns(df: pd.DataFrame,  # test rows with features attached
         top = sorted(smd.items(), key=lambda kv: -abs(kv[1]))[:8]
         out[name] = dict(count=len(g), probability_range=[float(g['probability'].min()), float(g['probability'].max())] if len(g) else None,
                          distinguishing=[{'feature': c, 'smd': round(float(v), 3), 'errors_mean': float(g[c].mean()), 'all_mean': float(df[c].mean())} for c, v in top],
-                         age_groups=g['age_group'].value_counts(normalize=True).round(3).to_dict() if 'age_group' in g else {},
-                         smoking=g['smoking_status'].value_counts(normalize=True).round(3).to_dict() if 'smoking_status' in g else {})
+                         slices={s: g[s].astype(str).value_counts(normalize=True).round(3).to_dict() for s in by if s in g and s != 'year'})
     return out
 
 # %% ../nbs/07_error_analysis.ipynb #de48f071
@@ -315,7 +325,7 @@ def figures(res: dict) -> dict:
     f.add_vline(x=o['roc_auc'], line_dash='dash', annotation_text='overall')
     figs['slices'] = f.update_layout(title='ROC-AUC by slice (95% bootstrap CI), worst at the top', height=max(400, 18 * len(s)),
                                      yaxis=dict(autorange='reversed'), xaxis_title='ROC-AUC', margin=dict(l=260))
-    c = sl[sl['slice'].isin(['site', 'age_group', 'year'])]
+    c = sl[sl.groupby('slice')['value'].transform('size') > 2]  # slices of more than two groups
     f = px.scatter(c, x='mean_predicted', y='prevalence', color='slice', hover_name='value', size='support', title='Calibration by slice: mean predicted vs observed')
     m = float(max(c['mean_predicted'].max(), c['prevalence'].max())) if len(c) else 1
     figs['calibration'] = f.add_shape(type='line', x0=0, y0=0, x1=m, y1=m, line=dict(dash='dot'))
@@ -415,7 +425,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
     res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
     res['diagnosis_year'] = diagnosis_year(metrics)
-    res['error_patterns'] = error_patterns(df, thr, nums)
+    res['error_patterns'] = error_patterns(df, thr, nums, by=df.attrs.get('slices', []))
     res['importance'] = importance_stability(model_dir, features_dir, importance_rows, seed)
     top = [c for c in res['importance'].index if c in nums][:8]
     res['drift'] = drift(features_dir, top, seed=seed) if top else pd.DataFrame()

@@ -444,18 +444,20 @@ def _inputs(data_dir: Path) -> list[str]:
     if not files: raise FileNotFoundError(f'{data_dir}: no Parquet files')
     return files
 
-def _feature_spec(data_dir: Path, spec: FeatureSpec | None, record) -> FeatureSpec:
+def _feature_spec(data_dir: Path, spec: FeatureSpec | None, record, window: int | None) -> FeatureSpec:
     "The feature spec of a job: `spec`, checked against the data's own spec when it has one; else all features of the data's record."
     here = layout.read_spec(data_dir, required=spec is None and record is None)
-    if spec is None: return FeatureSpec(schema.same_spec(schema.load_spec(record), here, str(data_dir)) if record is not None and here is not None
-                                        else schema.load_spec(record) if record is not None else here)
-    if here is not None: schema.same_spec(spec.record, here, str(data_dir))
-    return spec
+    if spec is None:
+        given = schema.load_spec(record) if record is not None else None
+        spec = FeatureSpec(here if given is None else given if here is None else schema.same_spec(given, here, str(data_dir)))
+    elif here is not None: schema.same_spec(spec.record, here, str(data_dir))
+    return spec if window is None else replace(spec, window=window)
 
 def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-partitioned) Parquet files
                      output_dir: str | Path,  # where to write the features (must not exist unless overwrite)
                      spec: FeatureSpec | None = None,  # which features (its code_groups are chosen from the data when empty; pass a saved spec to reuse its vocabulary); default: all of the record's
                      record: Spec | str | None = None,  # the data's spec when `spec` is not given (default: the `_dataset.yaml` beside the data)
+                     window: int | None = None,  # years of history summarised by rolling statistics and slopes (default: the feature spec's, 3)
                      overwrite: bool = False,  # replace an existing output_dir
                      client=None,  # a Dask client (default: see `cluster.dask_client`)
                      scheduler: str | None = None,  # address of an existing Dask scheduler
@@ -469,7 +471,7 @@ def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-par
     import pyarrow.parquet as pq
     data_dir = Path(data_dir)
     files = _inputs(data_dir)
-    spec = _feature_spec(data_dir, spec, record)
+    spec = _feature_spec(data_dir, spec, record, window)
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     n_buckets = max(2, -(-rows // bucket_rows))
     t0 = time.perf_counter()

@@ -14,17 +14,18 @@ import pandas as pd
 from . import schema
 
 # %% auto #0
-__all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS', 'MODEL',
-           'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS', 'TRAIN_REPORT',
-           'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs',
-           'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json',
-           'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'read_spec', 'write_spec',
-           'read_records', 'html_page']
+__all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'IMPORT', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS',
+           'MODEL', 'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS',
+           'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY',
+           'run_dirs', 'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text',
+           'write_json', 'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'read_spec',
+           'write_spec', 'read_records', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
 ORACLE = '_oracle'  # generate: the oracle's Parquet, inside the raw data directory
 PARAMS = '_params.json'  # generate: the simulator's parameters and the data's summary
+IMPORT = '_import.json'  # the importers (ingest): what an import kept and dropped, the participant flow
 PIECES = '_pieces'  # scratch folder inside a staged directory (removed before it is renamed into place)
 SPEC = '_spec.json'  # features: the `FeatureSpec` the columns were built with
 SUMMARY = '_summary.json'  # features: the job's summary (`source` names the raw data)
@@ -165,7 +166,7 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
 
-# %% ../nbs/00a_layout.ipynb #cc8ff931
+# %% ../nbs/00a_layout.ipynb #aa94466b
 def read_spec(data_dir: str | Path,  # a data directory (raw data, features, a model directory)
               required: bool = True,  # raise when there is none (else None)
              ) -> schema.Spec | None:
@@ -182,7 +183,7 @@ def write_spec(data_dir: str | Path,  # a data directory
     "Write `spec` beside the data in `data_dir` (atomically)."
     return schema.dump_spec(spec, Path(data_dir) / schema.SPEC_FILE)
 
-# %% ../nbs/00a_layout.ipynb #f5121e63
+# %% ../nbs/00a_layout.ipynb #b7612a2c
 def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a .json file
                  spec: schema.Spec | None = None,  # rename columns from their `source` names in this spec
                  batch_rows: int = 1_000_000,  # rows per batch for Parquet

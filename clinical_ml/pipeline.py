@@ -11,44 +11,29 @@ from pathlib import Path  # the rest is imported where it is used: `clinical-ml 
 from .layout import project_path, project_root
 
 # %% auto #0
-__all__ = ['log', 'STAGE_ENV', 'STAGES', 'KERNEL', 'read_records', 'validate_file', 'stage_cells', 'StageFailed', 'ensure_kernel',
+__all__ = ['log', 'STAGE_ENV', 'STAGES', 'KERNEL', 'validate_file', 'stage_cells', 'StageFailed', 'ensure_kernel',
            'declared_parameters', 'load_pipeline_config', 'stage_modules', 'stage_inputs', 'run_pipeline',
            'print_summary']
 
 # %% ../nbs/08_pipeline.ipynb #aeae7569
 log = logging.getLogger('clinical_ml')
 
-def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a .json file
-                 batch_rows: int = 1_000_000,  # rows per batch for Parquet
-                ):
-    "Yield the records at `path` as pandas frames, batch by batch."
-    import pandas as pd
-    p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f'{p}: no such file or directory')
-    if p.is_dir() or p.suffix == '.parquet':
-        import pyarrow.dataset as ds
-        d = ds.dataset(p, format='parquet', partitioning='hive', exclude_invalid_files=True)
-        for b in d.to_batches(batch_size=batch_rows): yield b.to_pandas()
-    elif p.suffix == '.csv': yield pd.read_csv(p)
-    elif p.suffix == '.json':
-        obj = json.loads(p.read_text())
-        if isinstance(obj, dict): obj = obj.get('patients', [obj])
-        yield pd.DataFrame(obj)
-    else: raise ValueError(f'{p}: unsupported file type {p.suffix!r}; use .parquet, a Parquet directory, .csv or .json')
-
 # %% ../nbs/08_pipeline.ipynb #9225ee5a
 def validate_file(path: str | Path,  # file or directory to check
+                  spec: str | None = None,  # the data set spec (YAML, or a shipped spec's name); default: the one beside the data, else 'synthetic'
                   target: bool = False,  # must the target column be present?
                  ) -> int:
-    "Validate every record at `path`; print a summary and return the number of broken rules."
-    from clinical_ml import schema
+    "Validate every record at `path` against its spec; print a summary and return the number of broken rules."
+    from clinical_ml import layout, schema
+    p = Path(path)
+    rec = schema.load_spec(spec) if spec else (p.is_dir() and layout.read_spec(p, required=False)) or schema.load_spec('synthetic')
     n, found = 0, []
-    for df in read_records(path):
+    for df in layout.read_records(p, rec):
         df = df.drop(columns=[c for c in ('units', 'history') if c in df])
-        found += schema.problems(df, target=target)
+        found += schema.problems(df, rec, target=target)
         n += len(df)
-    if found: print(schema.SchemaError(found, str(path)), file=sys.stderr)
-    else: print(f'{path}: {n:,} record(s) match the patient-year schema')
+    if found: print(schema.SchemaError(found, str(path), rec.name), file=sys.stderr)
+    else: print(f'{path}: {n:,} record(s) match the patient-year schema {rec.name!r}')
     return len(found)
 
 # %% ../nbs/08_pipeline.ipynb #cd382161

@@ -14,11 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 # %% auto #0
-__all__ = ['KINDS', 'USES', 'KEY', 'TARGET', 'SPECS_DIR', 'SPEC_FILE', 'Column', 'Codes', 'Derived', 'Slice', 'Target', 'Spec',
-           'SpecError', 'load_spec', 'shipped_specs', 'dump_spec', 'dtype', 'dtypes', 'arrow_type', 'convert',
-           'in_range', 'range_message', 'isin', 'canonical_values', 'to_canonical', 'mask_out_of_range', 'code_regex',
-           'problems', 'SchemaError', 'validate', 'example_rows', 'record_model', 'category_codes', 'record_arrays',
-           'same_spec']
+__all__ = ['KINDS', 'USES', 'KEY', 'TARGET', 'SPECS_DIR', 'SPEC_FILE', 'Column', 'Codes', 'Derived', 'Slice', 'Visits', 'Events',
+           'Target', 'Spec', 'SpecError', 'load_spec', 'shipped_specs', 'dump_spec', 'dtype', 'dtypes', 'arrow_type',
+           'convert', 'in_range', 'range_message', 'isin', 'canonical_values', 'to_canonical', 'mask_out_of_range',
+           'code_regex', 'problems', 'SchemaError', 'validate', 'example_rows', 'record_model', 'category_codes',
+           'record_arrays', 'same_spec']
 
 # %% ../nbs/00_schema.ipynb #a6391579
 KINDS = ('id', 'int', 'float', 'bool', 'category', 'unit', 'code', 'codes')  # the kinds of column a record may hold
@@ -41,7 +41,7 @@ class Column(BaseModel):
     pattern: Optional[str] = None  # regular expression of one code (code and codes columns)
     protected: bool = False  # a protected attribute: the report compares groups of it
     source: Optional[str] = None  # the column's name in the user's files, when it differs (readers and importers rename it)
-    agg: Optional[Literal['last', 'first', 'mean', 'min', 'max', 'count', 'sum', 'any']] = None  # importers: a year's value from its events
+    agg: Optional[Literal['last', 'first', 'mean', 'min', 'max', 'count', 'sum', 'any', 'age']] = None  # importers: a year's value from its contacts (age: years at mid-year)
     codes: tuple[str, ...] = ()  # importers of event data: the codes (or code prefixes ending in '*') whose values feed this column
     doc: str = ''  # what the column means
 
@@ -117,7 +117,32 @@ class Slice(BaseModel):
             raise ValueError(f'{self.name}: {len(self.bins) - 1} bins but {len(self.labels)} labels')
         return self
 
-# %% ../nbs/00_schema.ipynb #b1302c1e
+# %% ../nbs/00_schema.ipynb #efdae1a7
+class Visits(BaseModel):
+    "How `clinical-ml import visits` reads a wide visit table (one row per contact: patient, date, measurements)."
+    model_config = ConfigDict(extra='forbid')
+    id: str = 'patient_id'  # the patient id column
+    date: str = 'date'  # the visit date column: a date, or a number of days since `origin`
+    origin: Optional[str] = None  # the date (YYYY-MM-DD) that relative dates count from; None: dates are dates
+    age: Optional[str] = None  # an age column (years), at each visit or at the first (`age_at`)
+    age_at: Literal['visit', 'first'] = 'visit'  # when `age` was measured
+    birth_date: Optional[str] = None  # or a birth date column
+    end: Optional[str] = None  # the column of the date follow-up ended (a date, or days since `origin`); None: the last visit
+    status: Optional[str] = None  # the column saying how follow-up ended
+    outcome: list[str] = []  # `status` values that mean the outcome occurred at `end`
+    censor: list[str] = []  # `status` values that end follow-up without the outcome (alive at the end, lost)
+    competing: list[str] = []  # `status` values of a competing event that ends follow-up (e.g. a transplant before death)
+    horizon: int = Field(1, ge=0)  # an outcome in a year without a contact counts for the last contact year at most this many years before
+
+class Events(BaseModel):
+    "How `clinical-ml import meds` (and `import omop`) reads a MEDS event stream (`subject_id, time, code, numeric_value`)."
+    model_config = ConfigDict(extra='forbid')
+    outcome: list[str] = Field(min_length=1)  # codes of the outcome (a trailing * matches a prefix); a subject's first is the incident event
+    censor: list[str] = ['MEDS_DEATH']  # codes that end follow-up (the rows after their year are dropped)
+    birth: str = 'MEDS_BIRTH'  # the code whose time is the birth date (age)
+    horizon: int = Field(1, ge=0)  # an outcome in a year without other events counts for the last contact year at most this many years before
+
+# %% ../nbs/00_schema.ipynb #7f8e8400
 KEY = ('patient_id', 'year')  # one row per patient per calendar year: the product's key, whatever the data set
 TARGET = 'target'  # the label column (0/1), whatever the data set (a spec's `source` renames the user's)
 
@@ -140,6 +165,8 @@ class Spec(BaseModel):
     slices: list[Slice] = []  # how the report groups test rows
     example: dict[str, Any] = {}  # the API's example request
     examples: list[dict[str, Any]] = []  # one patient's records (docs, tests, the serving canary)
+    visits: Optional[Visits] = None  # importing a visit table (`clinical-ml import visits`)
+    events: Optional[Events] = None  # importing MEDS events (`clinical-ml import meds`, `import omop`)
 
     @model_validator(mode='after')
     def _check(self):
@@ -160,6 +187,9 @@ class Spec(BaseModel):
             if d.name in cols: raise ValueError(f'derived: {d.name} is also a column')
         for s in self.slices:
             if s.column not in cols: raise ValueError(f'slices: {s.name} is computed from {s.column!r}, which is not a column')
+        if self.events is not None:
+            fed = [c.name for c in self.columns if c.role == 'feature' and c.agg != 'age' and not c.codes]
+            if fed: raise ValueError(f'columns: {fed} have no `codes`: with an `events` section, each feature column says which codes feed it (or `agg: age`)')
         return self
 
     @functools.cached_property
@@ -222,7 +252,7 @@ def shipped_specs() -> list:
     "Names of the specs the package ships."
     return sorted(f.stem for f in SPECS_DIR.glob('*.yaml'))
 
-# %% ../nbs/00_schema.ipynb #2f657a32
+# %% ../nbs/00_schema.ipynb #62976644
 def dump_spec(spec: Spec,  # the spec to write
               path: str | Path,  # a YAML file, or a directory (then `_dataset.yaml` in it)
              ) -> Path:
@@ -260,7 +290,7 @@ def dtypes(spec: Spec,  # the data set's spec
     "Column name → storage dtype, for every column of the record."
     return {n: dtype(c) for n, c in spec.cols.items() if target or c.role != 'target'}
 
-# %% ../nbs/00_schema.ipynb #447fe46a
+# %% ../nbs/00_schema.ipynb #a6e85ff0
 def arrow_type(c: Column  # the column
               ):
     "The Arrow type a column is stored as in Parquet."
@@ -271,7 +301,7 @@ def arrow_type(c: Column  # the column
     if c.kind in ('category', 'unit'): return pa.dictionary(pa.int8(), pa.string())
     return pa.string()
 
-# %% ../nbs/00_schema.ipynb #5956b258
+# %% ../nbs/00_schema.ipynb #f136aa0b
 def convert(c: Column,  # the column
             values,  # a scalar or array of values
             unit: Optional[str] = None,  # unit of `values`; None means the canonical unit
@@ -284,7 +314,7 @@ def convert(c: Column,  # the column
         return c.units[u]
     return values * (factor(unit) / factor(to))
 
-# %% ../nbs/00_schema.ipynb #307c7c95
+# %% ../nbs/00_schema.ipynb #4c4dba5b
 def _fmt(x): return f'{x:g}' if isinstance(x, (int, float, np.floating, np.integer)) else repr(x)
 
 def in_range(c: Column,  # the column
@@ -361,7 +391,7 @@ def mask_out_of_range(df: pd.DataFrame,  # patient-year rows in canonical units
             df[c.name] = df[c.name].mask(bad)
     return df, counts
 
-# %% ../nbs/00_schema.ipynb #419d27e1
+# %% ../nbs/00_schema.ipynb #c9b98816
 def _kind_ok(c: Column, s: pd.Series) -> bool:
     "Does the dtype of `s` fit the kind of column `c`?"
     t = s.dtype
@@ -446,7 +476,7 @@ class SchemaError(ValueError):
                  (': ' + ', '.join(f'row {i}: {v!r}' for i, v in p['rows']) if p['rows'] else '') for p in problems]
         super().__init__(f'{source} does not match the patient-year schema{f" {spec!r}" if spec else ""}:\n  ' + '\n  '.join(lines))
 
-# %% ../nbs/00_schema.ipynb #3e2a8b1e
+# %% ../nbs/00_schema.ipynb #2ed0f180
 def validate(df: pd.DataFrame,  # patient-year rows
              spec: Spec,  # the data set's spec
              target: bool = False,  # must the target column be present?
@@ -458,14 +488,14 @@ def validate(df: pd.DataFrame,  # patient-year rows
     if ps: raise SchemaError(ps, source, spec.name)
     return df
 
-# %% ../nbs/00_schema.ipynb #7c1d22b6
+# %% ../nbs/00_schema.ipynb #7044aeaf
 def example_rows(spec: Spec  # the data set's spec
                 ) -> pd.DataFrame:
     "The spec's example records (one patient's years; in mixed units where the spec has several) as a frame (for docs and tests)."
     if not spec.examples: raise ValueError(f'spec {spec.name!r} has no examples')
     return pd.DataFrame(spec.examples)
 
-# %% ../nbs/00_schema.ipynb #29e8c82e
+# %% ../nbs/00_schema.ipynb #1b2db5ec
 def _annotation(c: Column):
     "The pydantic type and `Field` of one column."
     t = {'id': str, 'int': int, 'float': float, 'bool': bool, 'code': str, 'codes': str}.get(c.kind)
@@ -482,15 +512,6 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
     spec_: ClassVar[Any] = None  # the `Spec` the model was made from
     units: Optional[dict[str, str]] = Field(None, description='Units of fields not in their canonical unit, e.g. {"glucose": "mmol/L"}')
-
-    @model_validator(mode='before')
-    @classmethod
-    def _known_fields(cls, data):
-        if isinstance(data, dict) and cls.spec_ is not None:
-            unknown = [k for k in data if k not in cls.model_fields]
-            if unknown: raise ValueError(f"{', '.join(map(str, unknown[:5]))}: not a field of the record of spec {cls.spec_.name!r} "
-                                         "(the served model was trained on that data set)")
-        return data
 
     @model_validator(mode='after')
     def _canonical_units(self):
@@ -527,7 +548,7 @@ def record_model(spec: Spec,  # the data set's spec
         _MODELS[k] = create_model(name, __base__=base, __doc__=doc, **fields)
     return _MODELS[k]
 
-# %% ../nbs/00_schema.ipynb #f1e385f9
+# %% ../nbs/00_schema.ipynb #f886c530
 def category_codes(c: Column,  # a categorical column
                    values,  # its values (strings or None)
                   ) -> np.ndarray:
@@ -536,7 +557,7 @@ def category_codes(c: Column,  # a categorical column
     try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
     except KeyError as e: raise ValueError(f'{c.name}: {e.args[0]!r} is not one of {list(c.categories)}') from None
 
-# %% ../nbs/00_schema.ipynb #e7d8bb29
+# %% ../nbs/00_schema.ipynb #ca48896d
 def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a record model's `model_dump()`)
                   spec: Spec,  # the data set's spec
                   columns: list | None = None,  # the columns to give, missing where a record has no value (default: those present)
@@ -559,7 +580,7 @@ def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a rec
         else: out[n] = np.array(vals, object)
     return {n: out[n] for n in names}
 
-# %% ../nbs/00_schema.ipynb #7418b22b
+# %% ../nbs/00_schema.ipynb #eee31f20
 def same_spec(expected: Spec,  # the spec a model (or a stage) was built on
               got: Spec,  # the spec that came with the data
               source: str = 'data',  # the data's name, for the error

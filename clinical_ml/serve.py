@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from . import features, schema
 from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, setup_logging, access, metrics_text
@@ -28,10 +28,10 @@ from .store import Store, StoreUnavailable, build_store
 __all__ = ['SECRETS', 'log', 'API_KEY_HEADER', 'ADMIN_KEY_HEADER', 'router', 'app', 'Settings', 'settings_table', 'Served',
            'load_served', 'deployment_secret', 'pseudonym', 'route', 'State', 'reload_file', 'settle_heap', 'install',
            'load_all', 'maybe_reload', 'retry_until_loaded', 'ReloadRefused', 'check_candidate', 'trigger_reload',
-           'PredictRequest', 'PredictResponse', 'BatchRequest', 'confidence', 'collect', 'score', 'lifespan',
-           'create_app', 'check_key', 'require_admin', 'answers', 'parse', 'parse_batch', 'store_503', 'predict_many',
-           'predict_each', 'Batcher', 'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features',
-           'reload', 'metrics']
+           'request_models', 'PredictResponse', 'confidence', 'collect', 'score', 'lifespan', 'create_app', 'check_key',
+           'require_admin', 'answers', 'parse', 'parse_batch', 'store_503', 'predict_many', 'predict_each', 'Batcher',
+           'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'model_spec', 'reload',
+           'metrics']
 
 # %% ../nbs/06_serve.ipynb #74972b25
 class Settings(BaseModel):
@@ -163,7 +163,9 @@ def _write_reload(s: Settings, generation: int, outcome: dict):
 
 def _load(s: Settings) -> tuple[Served, Optional[Served]]:
     champ = load_served(s.model_uri, s.model_dir)
-    return champ, load_served(s.challenger_uri, s.challenger_dir) if (s.challenger_uri or s.challenger_dir) else None
+    chal = load_served(s.challenger_uri, s.challenger_dir) if (s.challenger_uri or s.challenger_dir) else None
+    if chal is not None: schema.same_spec(champ.model.spec.record, chal.model.spec.record, f'the challenger {chal.source}')  # one request model for both
+    return champ, chal
 
 def settle_heap() -> None:
     "Collect garbage once, then freeze what is left (models, libraries) out of the collector's reach, so later full collections scan only what requests create."
@@ -212,20 +214,22 @@ class ReloadRefused(RuntimeError):
     "A reload that was not made: the old model keeps serving. `kind`: load_failed, canary_failed or spec_changed."
     def __init__(self, kind: str, message: str): super().__init__(message); self.kind = kind
 
-def _canary() -> 'PredictRequest':
-    "The schema's example patient (two years, mixed units) as a request with history."
-    df = schema.example_rows().drop(columns='target')
-    units = [c for c in df if c.endswith('_unit')]
-    recs = [{**{k: v for k, v in r.items() if k not in units and v is not None and v == v}, 'units': {u[:-5]: r[u] for u in units}}
+def _canary(record: schema.Spec) -> BaseModel:
+    "The spec's example patient (its years, in mixed units) as a request with history."
+    df = (schema.example_rows(record) if record.examples else pd.DataFrame([record.example])).drop(columns='target', errors='ignore')
+    units = [c for c in df if record.cols.get(c) is not None and record.cols[c].role == 'unit']
+    recs = [{**{k: v for k, v in r.items() if k not in units and v is not None and v == v}, 'units': {u[:-5]: r[u] for u in units if r[u] == r[u] and r[u] is not None}}
             for r in df.to_dict('records')]
-    return PredictRequest.model_validate({**recs[-1], 'history': recs[:-1]})
+    return request_models(record)[0].model_validate({**recs[-1], 'history': recs[:-1]})
 
 def check_candidate(new: Served,  # the model a reload would serve
                     old: Optional[Served],  # the model it would replace
                     accept_spec_change: bool = False,  # allow a different feature spec
                    ) -> None:
     "Raise `ReloadRefused` unless `new` scores the canary request to a probability and keeps `old`'s feature spec (unless accepted)."
-    try: p = score(new, [collect(_canary(), None)[0]])
+    record = new.model.spec.record
+    if not (record.examples or record.example): log.warning(json.dumps({'event': 'no_canary', 'reason': f'spec {record.name!r} has no example'})); return
+    try: p = score(new, [collect(_canary(record), None, record)[0]])
     except Exception as e: raise ReloadRefused('canary_failed', f'{new.source}: cannot score a canary request: {type(e).__name__}: {e}') from None
     if not (np.isfinite(p).all() and 0 <= float(p[0]) <= 1): raise ReloadRefused('canary_failed', f'{new.source}: canary probability {p[0]!r}')
     if old is None or accept_spec_change: return
@@ -258,9 +262,20 @@ def trigger_reload(state: State,  # this worker's state
     return g
 
 # %% ../nbs/06_serve.ipynb #86f1b70b
-class PredictRequest(schema.PatientYear):
-    "One patient-year to score, optionally with that patient's earlier years."
-    history: Optional[list[schema.PatientYear]] = Field(None, max_length=50, description="The same patient's earlier years (any order)")
+_REQUESTS = {}  # spec fingerprint → (PredictRequest, BatchRequest)
+
+def request_models(record: schema.Spec  # the served model's record spec
+                  ) -> tuple[type[BaseModel], type[BaseModel]]:
+    "The bodies of /predict and /predict/batch for a record spec: its record model plus an optional history, and a list of those (made once per spec)."
+    if record.fingerprint not in _REQUESTS:
+        Record = schema.record_model(record)
+        Predict = create_model('PredictRequest', __base__=Record, __doc__='One patient-year to score, optionally with that patient\'s earlier years.',
+                               history=(Optional[list[Record]], Field(None, max_length=50, description="The same patient's earlier years (any order)")))
+        Batch = create_model('BatchRequest', __config__=ConfigDict(extra='forbid'),
+                             __doc__='Patient-years to score in one call; an invalid item gets its own error and the others are scored.',
+                             patients=(list[Predict], Field(..., description='Patient-years, each as for /predict')))
+        _REQUESTS[record.fingerprint] = Predict, Batch
+    return _REQUESTS[record.fingerprint]
 
 class PredictResponse(BaseModel):
     "The answer for one patient-year: calibrated probability, decision at the threshold, and which model gave it."
@@ -276,11 +291,7 @@ class PredictResponse(BaseModel):
     history_years: int
     history_source: Literal['request', 'store', 'none']
 
-class BatchRequest(BaseModel):
-    "Patient-years to score in one call; an invalid item gets its own error and the others are scored."
-    model_config = ConfigDict(extra='forbid')
-    patients: list[PredictRequest] = Field(..., description='Patient-years, each as for /predict')
-
+# %% ../nbs/06_serve.ipynb #faf3eba4
 def confidence(p,  # calibrated probabilities (an array, or one number)
                threshold: float,  # the decision threshold
               ) -> np.ndarray:
@@ -290,18 +301,22 @@ def confidence(p,  # calibrated probabilities (an array, or one number)
     return np.where(d > 1.5, 'High', np.where(d > 0.5, 'Medium', 'Low'))
 
 # %% ../nbs/06_serve.ipynb #ec6ae186
-def _rows(req: schema.PatientYear) -> dict:
+def _rows(req: BaseModel) -> dict:
     "The record's fields (validated, canonical) as a plain dict."
     d = dict(req.__dict__); d.pop('units', None); d.pop('history', None)  # a flat model: its __dict__ is its dump, ~10x cheaper
     return d
 
-def collect(req: PredictRequest, store: Optional[Store], past: Optional[list] = None) -> tuple[list[dict], str]:
+def collect(req: BaseModel,  # a validated /predict body
+            store: Optional[Store],  # the history store, if any
+            record: schema.Spec,  # the served model's record spec
+            past: Optional[list] = None,  # the patient's earlier years, already looked up
+           ) -> tuple[list[dict], str]:
     "The patient's rows to build features from (history + this year), and where the history came from (`past`: already looked up)."
     me = _rows(req)
     if req.history:
         if any(h.patient_id != req.patient_id for h in req.history): raise ValueError('history: records of another patient')
         return [_rows(h) for h in req.history if h.year < req.year] + [me], 'request'
-    if past is None and store is not None: past = store.history(req.patient_id, req.year)
+    if past is None and store is not None: past = store.history(req.patient_id, req.year, record)
     if past: return past + [me], 'store'
     return [me], 'none'
 
@@ -330,7 +345,7 @@ async def lifespan(app: FastAPI):
 def create_app() -> FastAPI:
     "The FastAPI application (configured from the environment at start-up)."
     app = FastAPI(title='clinical-ml', version='1', lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description='Risk of an incident ASCVD diagnosis this year, for one patient-year (and its history).')
+                  description='Risk of the served data set\'s outcome in a patient-year, from that year\'s record and its history.')
     app.state.settings = s = Settings.from_env()
     origins = [o for o in s.cors_origins.split(',') if o]
     if origins:
@@ -389,9 +404,11 @@ def parse(model: type[BaseModel], body: bytes) -> BaseModel:
 
 def parse_batch(body: bytes,  # the JSON body of /predict/batch
                 limit: int,  # the most patients one batch may hold (413 above)
+                record: schema.Spec,  # the served model's record spec
                ) -> tuple[dict, dict, int]:
     "Valid items of a batch by position, the errors of the others by position, and the batch's size."
-    try: items = parse(BatchRequest, body).patients
+    Predict, Batch = request_models(record)
+    try: items = parse(Batch, body).patients
     except RequestValidationError as e:  # a bad envelope is the request's error; bad items are their own
         errs = e.errors()
         mine = [x for x in errs if len(x['loc']) >= 2 and x['loc'][0] == 'patients' and isinstance(x['loc'][1], int)]
@@ -400,8 +417,8 @@ def parse_batch(body: bytes,  # the JSON body of /predict/batch
         if len(raw) > limit: raise HTTPException(413, f'batch of {len(raw)} patients is larger than the limit of {limit}')
         valid, errors = {}, {}
         for i, item in enumerate(raw):  # item by item, by the same JSON validation: each item's fate is its own
-            try: valid[i] = PredictRequest.model_validate_json(json.dumps(item))
-            except ValidationError as e: errors[i] = [{'field': '.'.join(map(str, x['loc'])), 'message': x['msg']} for x in e.errors()]
+            try: valid[i] = Predict.model_validate_json(json.dumps(item))
+            except ValidationError as e: errors[i] = [{'field': '.'.join(map(str, x['loc'])), 'message': _message(x, record)} for x in e.errors()]
         return valid, errors, len(raw)
     if len(items) > limit: raise HTTPException(413, f'batch of {len(items)} patients is larger than the limit of {limit}')
     return dict(enumerate(items)), {}, len(items)
@@ -413,13 +430,14 @@ def store_503(e: StoreUnavailable) -> HTTPException:
     return HTTPException(503, f"history store unavailable ({e}): the patient's history was not used and no risk was computed; "
                               'retry, or send the history in the request', headers={'Retry-After': '5'})
 
-def predict_many(st: State, store, reqs: list[PredictRequest]) -> list:
+def predict_many(st: State, store, reqs: list) -> list:
     "Score validated requests, routing each patient to champion or challenger (an `HTTPException` in place of an answer the history store failed)."
     champ = _served(st)
+    record = champ.model.spec.record
     share, mode = st.settings.challenger_share, st.settings.challenger_mode
     ask = [i for i, r in enumerate(reqs) if not r.history]
     out = [None] * len(reqs)
-    try: found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask]))) if store is not None and ask else {}
+    try: found = dict(zip(ask, store.histories([(reqs[i].patient_id, reqs[i].year) for i in ask], record))) if store is not None and ask else {}
     except StoreUnavailable as e:  # those who needed the store get a 503 saying so; those who sent their history are scored
         fail = store_503(e)
         for i in ask: out[i] = fail
@@ -427,7 +445,7 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list:
         if not keep: return out
         for i, a in zip(keep, predict_many(st, None, [reqs[i] for i in keep])): out[i] = a
         return out
-    rows = [collect(r, store, found.get(i, [])) for i, r in enumerate(reqs)]
+    rows = [collect(r, store, record, found.get(i, [])) for i, r in enumerate(reqs)]
     to_chal = [st.challenger is not None and route(r.patient_id, share, st.route_key) for r in reqs]
     for served, role, pick in ((champ, 'champion', [not c or mode == 'shadow' for c in to_chal]),
                                (st.challenger, 'challenger', to_chal)):
@@ -442,7 +460,7 @@ def predict_many(st: State, store, reqs: list[PredictRequest]) -> list:
             else: out[i] = a
     return out
 
-def predict_each(st: State, store, reqs: list[PredictRequest]) -> list:
+def predict_each(st: State, store, reqs: list) -> list:
     "`predict_many`, except that a request whose rows are invalid (e.g. its history) gets its `ValueError` instead of failing the others."
     try: return predict_many(st, store, reqs)
     except ValueError:
@@ -456,7 +474,7 @@ class Batcher:
     "Scores the `/predict` requests a worker has in hand together: one kernel call for all (no waiting when idle)."
     def __init__(self): self.pending, self.scheduled = [], False
 
-    async def submit(self, st: State, store, req: PredictRequest) -> dict:
+    async def submit(self, st: State, store, req: BaseModel) -> dict:
         "The answer to one request, computed with whatever other requests arrived in the same turn of the event loop."
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -477,30 +495,46 @@ class Batcher:
             else: fut.set_result(out)
 
 # %% ../nbs/06_serve.ipynb #a1fd8d3b
-def _json_body(model: type[BaseModel]) -> dict:
-    "OpenAPI of a route that reads a JSON body of `model` itself, and takes the API key."
-    return {'requestBody': {'required': True, 'content': {'application/json': {'schema': {'$ref': f'#/components/schemas/{model.__name__}'}}}},
+def _json_body(name: str) -> dict:
+    "OpenAPI of a route that reads a JSON body (the component `name`) itself, and takes the API key."
+    return {'requestBody': {'required': True, 'content': {'application/json': {'schema': {'$ref': f'#/components/schemas/{name}'}}}},
             'security': [{API_KEY_HEADER.scheme_name: []}]}
 
-def _openapi(app: FastAPI, models: list) -> None:
-    "Add the schemas of bodies that routes validate themselves to the app's OpenAPI components."
+def _openapi(app: FastAPI) -> None:
+    "The app's OpenAPI document, with the request bodies of the served model's record spec (made again when the served spec changes)."
     from fastapi.openapi.utils import get_openapi
     from pydantic.json_schema import models_json_schema
+    made = {}
     def openapi():
-        if app.openapi_schema is None:
-            s = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            _, defs = models_json_schema([(m, 'validation') for m in models], ref_template='#/components/schemas/{model}')
-            s.setdefault('components', {}).setdefault('schemas', {}).update(defs['$defs'])
+        st = getattr(app.state, 'cm', None)
+        record = st.champion.model.spec.record if st is not None and st.champion is not None else None
+        key = record.fingerprint if record is not None else None
+        if key not in made:
+            about = f' Served data set: {record.name!r}; a 1 means {record.target.meaning}.' if record is not None else ''
+            s = get_openapi(title=app.title, version=app.version, description=app.description + about, routes=app.routes)
+            if record is not None: schemas = models_json_schema([(m, 'validation') for m in request_models(record)], ref_template='#/components/schemas/{model}')[1]['$defs']
+            else: schemas = {n: {'type': 'object', 'title': n, 'description': "no model is loaded: the fields are those of the served model's data set spec"}
+                             for n in ('PredictRequest', 'BatchRequest')}
+            s.setdefault('components', {}).setdefault('schemas', {}).update(schemas)
             s['components'].setdefault('securitySchemes', {})[API_KEY_HEADER.scheme_name] = API_KEY_HEADER.model.model_dump(mode='json', by_alias=True, exclude_none=True)
-            app.openapi_schema = s
-        return app.openapi_schema
+            made[key] = s
+        app.openapi_schema = made[key]
+        return made[key]
     app.openapi = openapi
 
 router = APIRouter()  # the routes; `create_app` adds them to an app with its middleware and handlers
 
+def _message(e: dict, record) -> str:
+    "A validation error's message; a field the record does not have says which data set the served model expects."
+    if e['type'] == 'extra_forbidden' and record is not None:
+        return f"not a field of the record of spec {record.name!r}, which the served model was trained on (GET /model/spec lists its fields)"
+    return e['msg']
+
 async def invalid(request: Request, exc: RequestValidationError):
     "Validation errors as 422 with one entry per field: `field`, `message`, `type`."
-    errs = [{'field': '.'.join(str(x) for x in e['loc'] if x not in ('body',)), 'message': e['msg'], 'type': e['type']} for e in exc.errors()]
+    st = getattr(request.app.state, 'cm', None)
+    record = st.champion.model.spec.record if st is not None and st.champion is not None else None
+    errs = [{'field': '.'.join(str(x) for x in e['loc'] if x not in ('body',)), 'message': _message(e, record), 'type': e['type']} for e in exc.errors()]
     return JSONResponse({'detail': errs}, status_code=422)
 
 @router.get('/health')
@@ -518,23 +552,23 @@ async def health(request: Request):
 # The two prediction routes read their body and validate it with pydantic's JSON parser in one pass (FastAPI's
 # documented pattern for raw bodies; `openapi_extra` documents the model), and check the key inline: the hot path
 # has no dependency to solve and no thread to hop to.
-@router.post('/predict', response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
+@router.post('/predict', response_model=PredictResponse, openapi_extra=_json_body('PredictRequest'))
 async def predict(request: Request):
     "Risk for one patient-year (history from the request, the store, or none)."
     check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
     st = _state(request)
-    req = parse(PredictRequest, await request.body())
+    req = parse(request_models(_served(st).model.spec.record)[0], await request.body())
     request.state.log = {'patient': pseudonym(req.patient_id, st.log_key)}
     try: return JSONResponse(await request.app.state.batcher.submit(st, request.app.state.store, req))  # built by us: no re-validation
     except ValueError as e: raise HTTPException(422, str(e))
 
-@router.post('/predict/batch', openapi_extra=_json_body(BatchRequest))
+@router.post('/predict/batch', openapi_extra=_json_body('BatchRequest'))
 async def predict_batch(request: Request):
     "Risk for many patient-years; an invalid item gets its own error and the others are scored."
     check_key(request.headers.get('x-api-key'), request.app.state.settings.api_key)
     st, body = _state(request), await request.body()
     def work():  # in a thread: the event loop keeps answering /predict meanwhile
-        reqs, errors, n = parse_batch(body, st.settings.max_batch)
+        reqs, errors, n = parse_batch(body, st.settings.max_batch, _served(st).model.spec.record)
         t = time.perf_counter()
         by_i = dict(zip(reqs.keys(), predict_each(st, request.app.state.store, list(reqs.values())) if reqs else []))
         fault = next((o for o in by_i.values() if isinstance(o, HTTPException)), None)
@@ -554,6 +588,7 @@ async def model_info(request: Request):
     return {'model_type': 'ClinicalModel (calibrated gradient boosting)', 'algorithm': info.get('algorithm'), 'version': s.version,
             'name': s.name, 'source': s.source, 'threshold': float(s.model.threshold), 'training_config': info.get('config'),
             'metrics': info.get('metrics'), 'params': info.get('params'), 'trained_at': info.get('trained_at'),
+            'dataset': {'name': s.model.spec.record.name, 'spec': s.model.spec.record.fingerprint, 'target': s.model.spec.record.target.meaning},
             'challenger': None if st.challenger is None else {'version': st.challenger.version, 'source': st.challenger.source,
                                                                 'share': st.settings.challenger_share, 'mode': st.settings.challenger_mode},
             'generation': st.generation}
@@ -563,6 +598,12 @@ async def model_features(request: Request):
     "The feature columns the model uses and the spec that builds them."
     s = _served(_state(request))
     return {'features': list(s.model.columns), 'count': len(s.model.columns), 'spec': json.loads(s.model.spec.to_json())}
+
+@router.get('/model/spec')
+async def model_spec(request: Request):
+    "The data set spec of the served model's record: every field a request may hold, its kind, unit, range and categories."
+    s = _served(_state(request))
+    return s.model.spec.record.model_dump(mode='json')
 
 @router.post('/admin/reload', dependencies=[Depends(require_admin)])
 def reload(request: Request, accept_spec_change: bool = False):
@@ -580,7 +621,7 @@ async def metrics():
 def _routes(app: FastAPI):
     app.add_middleware(Observe, limit=app.state.settings.max_body_bytes, max_inflight=app.state.settings.max_inflight,
                        max_lag_ms=app.state.settings.max_lag_ms)
-    _openapi(app, [PredictRequest, BatchRequest])
+    _openapi(app)
     app.add_exception_handler(RequestValidationError, invalid)
     app.include_router(router)
     _docs(app)

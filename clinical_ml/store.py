@@ -13,24 +13,30 @@ import pandas as pd
 from . import schema
 
 # %% auto #0
-__all__ = ['STORE_COLUMNS', 'build_store', 'StoreUnavailable', 'Store']
+__all__ = ['stored_columns', 'build_store', 'StoreUnavailable', 'Store']
 
 # %% ../nbs/05a_store.ipynb #7b2f4498
-STORE_COLUMNS = [c for c, col in schema.COLUMNS.items() if col.role != 'target']
-_STORE_READ = ','.join(c for c in STORE_COLUMNS if schema.COLUMNS[c].role != 'unit')  # stored canonical: units are not read back
+def stored_columns(record: schema.Spec) -> list:
+    "The columns a store keeps of a record: all but the label and the unit columns (values are stored canonical)."
+    return [n for n, c in record.cols.items() if c.role not in ('target', 'unit')]
 
-def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of generate)
+def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of generate), with its spec beside it
                 path: str | Path,  # the SQLite file to write
+                record: schema.Spec | None = None,  # the data's spec (default: the one beside the data)
                ) -> int:
     "Write every patient-year of `data_dir` (canonical units) into a SQLite store; return the number of rows."
     import pyarrow.dataset as ds
+    from clinical_ml.layout import read_spec
+    record = record or read_spec(data_dir)
     path = Path(path); tmp = path.with_suffix('.tmp')
     tmp.unlink(missing_ok=True)
     con = sqlite3.connect(tmp)
-    n = 0
+    con.execute('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)')
+    con.executemany('INSERT INTO meta VALUES (?, ?)', [('spec', record.name), ('fingerprint', record.fingerprint)])
+    n, keep = 0, stored_columns(record)
     for b in ds.dataset(data_dir, format='parquet', partitioning='hive', exclude_invalid_files=True).to_batches(batch_size=200_000):
-        df = schema.to_canonical(b.to_pandas())
-        df = df[[c for c in STORE_COLUMNS if c in df]].astype({'year': 'int64'})
+        df = schema.to_canonical(b.to_pandas(), record)
+        df = df[[c for c in keep if c in df]].astype({'year': 'int64'})
         for c in df.columns:
             if isinstance(df[c].dtype, pd.CategoricalDtype) or df[c].dtype == 'boolean': df[c] = df[c].astype(object)
         df.to_sql('records', con, if_exists='append', index=False)
@@ -58,7 +64,7 @@ class Store:
             self.local.ino = (st.st_dev, st.st_ino)
         return self.local.con
     def _close(self):
-        con = self.local.__dict__.pop('con', None); self.local.__dict__.pop('ino', None)
+        con = self.local.__dict__.pop('con', None); self.local.__dict__.pop('ino', None); self.local.__dict__.pop('checked', None)
         if con is not None: con.close()
     def _query(self, sql: str, args=()) -> tuple[list, list]:
         "Column names and rows of a query; a fault closes this thread's connection (the next query reopens the file) and raises `StoreUnavailable`."
@@ -72,18 +78,35 @@ class Store:
         "None when the store answers a query, else why not."
         try: self._query('SELECT patient_id FROM records LIMIT 1'); return None
         except StoreUnavailable as e: return str(e)
-    def history(self, patient_id: str, before_year: int) -> list[dict]:
-        "The patient's records of years before `before_year`, oldest first."
-        return self.histories([(patient_id, before_year)])[0]
+    def _columns(self, record: schema.Spec) -> str:
+        "The columns to read for `record`, once the store is checked to hold that record (`StoreUnavailable` when it holds another)."
+        got = getattr(self.local, 'checked', {})
+        if record.fingerprint not in got:
+            try: meta = dict(self._query('SELECT key, value FROM meta')[1])
+            except StoreUnavailable as e:
+                if 'no such table' not in str(e): raise
+                meta = {}
+            if meta.get('fingerprint') != record.fingerprint:
+                raise StoreUnavailable(f"{self.path}: holds records of spec {meta.get('spec', '(unknown: built before specs)')!r}, not of the served model's "
+                                       f"spec {record.name!r} ({record.fingerprint}): rebuild it with build_store from that data")
+            cols = {r[1] for r in self._query('PRAGMA table_info(records)')[1]}
+            got[record.fingerprint] = ','.join(c for c in stored_columns(record) if c in cols)
+            self.local.checked = got
+        return got[record.fingerprint]
 
-    def histories(self, keys: list  # (patient_id, before_year) pairs
+    def history(self, patient_id: str, before_year: int, record: schema.Spec) -> list[dict]:
+        "The patient's records of years before `before_year`, oldest first."
+        return self.histories([(patient_id, before_year)], record)[0]
+
+    def histories(self, keys: list,  # (patient_id, before_year) pairs
+                  record: schema.Spec,  # the served model's record spec (the store must hold that record)
                  ) -> list[list[dict]]:
         "`history` of many patients, in one query per 500 of them (a batch asks once)."
-        ids, found = list(dict.fromkeys(k[0] for k in keys)), {}
+        ids, found, read = list(dict.fromkeys(k[0] for k in keys)), {}, self._columns(record)
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            names, rows = self._query(f'SELECT {_STORE_READ} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
-            bools = [n for n in names if n in schema.COLUMNS and schema.COLUMNS[n].kind == 'bool']  # SQLite keeps booleans as 0/1
+            names, rows = self._query(f'SELECT {read} FROM records WHERE patient_id IN ({",".join("?" * len(chunk))}) ORDER BY patient_id, year', chunk)
+            bools = [n for n in names if record.cols[n].kind == 'bool']  # SQLite keeps booleans as 0/1
             for r in rows:
                 rec = dict(zip(names, r))
                 for n in bools:

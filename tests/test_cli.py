@@ -9,7 +9,7 @@ def test_help_lists_subcommands(cli):
     for c in ['generate', 'features', 'train', 'serve', 'pipeline', 'validate']: assert c in r.stdout
 
 def test_import_schema_in_fresh_process():
-    r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.COLUMNS))'], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.load_spec("synthetic").cols))'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and int(r.stdout) >= 25
 
 def test_validate_seed_payload(cli):
@@ -18,7 +18,7 @@ def test_validate_seed_payload(cli):
     assert '1 record(s) match' in r.stdout
 
 def test_validate_reports_bad_rows(cli, tmp_path):
-    df = schema.example_rows().assign(gender=['M', 'X'], bmi=[28.0, 75.0])
+    df = schema.example_rows(schema.load_spec('synthetic')).assign(gender=['M', 'X'], bmi=[28.0, 75.0])
     df.to_parquet(tmp_path/'bad.parquet')
     r = cli('validate', tmp_path/'bad.parquet')
     assert r.returncode == 2

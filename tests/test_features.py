@@ -55,7 +55,9 @@ def test_bad_input_exit_2_and_nothing_written(cli, raw, tmp_path):
     (tmp_path/'dup').mkdir(); pd.concat([df, df.head(2)]).to_parquet(tmp_path/'dup'/'x.parquet')
     for name, msg in [('nocol', 'age: required column is missing'), ('dtype', 'bmi: dtype'), ('dup', 'patient_id, year: duplicate key'),
                       ('nowhere', 'no such directory')]:
-        r = cli('features', '--data', tmp_path/name, '--output', tmp_path/f'out-{name}')
+        r = cli('features', '--data', tmp_path/name, '--output', tmp_path/f'out-{name}', '--record', 'synthetic')  # a user's data: its spec given
         assert r.returncode == 2 and msg in r.stderr, (name, r.stderr[-500:])
         assert not (tmp_path/f'out-{name}').exists()
+    r = cli('features', '--data', tmp_path/'dup', '--output', tmp_path/'out-nospec')  # no spec beside the data, none given
+    assert r.returncode == 2 and 'no _dataset.yaml beside the data' in r.stderr and not (tmp_path/'out-nospec').exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]  # no temporary directory left behind

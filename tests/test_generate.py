@@ -16,12 +16,12 @@ def test_cli_end_to_end(cli, tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     df = read_data(out, oracle=True)
     assert len(df) == summary['rows'] > 3000
-    assert sorted(p.name for p in out.iterdir()) == ['_oracle', '_params.json'] + sorted(f'year={y}' for y in df.year.unique())
+    assert sorted(p.name for p in out.iterdir()) == ['_dataset.yaml', '_oracle', '_params.json'] + sorted(f'year={y}' for y in df.year.unique())
     assert abs(df.target.mean() - 0.08) < 0.02
     assert df.p_true.between(0, 1).all() and df.p_true.notna().all()
     # the records carry no oracle column, and Parquet readers of the directory do not see _oracle/
     assert not {'p_true', 'onset_year'} & set(pq.read_table(out).column_names)
-    problems = schema.problems(read_data(out).drop(columns=[]), target=True)
+    problems = schema.problems(read_data(out).drop(columns=[]), schema.load_spec(out / '_dataset.yaml'), target=True)
     typo_cols = set(df.typo.dropna())
     assert {p['column'] for p in problems} == typo_cols
     assert json.loads((out/'_params.json').read_text())['seed'] == 5
