@@ -21,12 +21,12 @@ from .metrics import compare, ece, evaluate, lead_time, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed
 from .registry import log_run
-from .split import STRATEGIES, OnsetModel, make_split, strategy_labels, truth_labels, window_labels
+from .split import STRATEGIES, OnsetModel, Split, make_split, patient_uniform, strategy_labels, truth_labels, window_labels
 
 # %% auto #0
-__all__ = ['log', 'KEY_COLS', 'ONSET_ROWS', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold',
+__all__ = ['log', 'KEY_COLS', 'ONSET_ROWS', 'SMALL', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold',
            'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'compare_strategies',
-           'fit_mode', 'training_cluster', 'train', 'baselines', 'figures']
+           'fit_mode', 'training_cluster', 'small_split', 'grouped_folds', 'train', 'baselines', 'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
@@ -298,6 +298,55 @@ def training_cluster(dask_config: dict | None,  # `processing.dask_config`
     n = max(1, min(int(kw.get('n_workers') or cpus // t), cpus // t))
     return dict(n_workers=n, threads_per_worker=t, processes=True, memory_limit=0)
 
+# %% ../nbs/04_train.ipynb #c70a382c
+SMALL = dict(test_positives=10, hpo_positives=100, isotonic_positives=50, compare_positives=100)  # the least positives each step needs
+
+def small_split(keys: pd.DataFrame,  # rows with patient_id and year
+                y: np.ndarray,  # their labels
+                cv: dict,  # the `cross_validation` section
+                seed: int,  # split seed
+               ) -> tuple[Split, list]:
+    "The configured split, adapted where the data are too small for it; and the decisions (each a dict with `step` and `why`)."
+    years, notes = np.unique(keys['year']), []
+    n_splits, gap, test_years = int(cv['n_splits']), int(cv['gap']), int(cv['test_years'])
+    while len(years) < test_years + n_splits + gap + 1 and (n_splits > 2 or gap > 0):
+        if n_splits > 2: n_splits -= 1
+        else: gap -= 1
+    if (n_splits, gap) != (int(cv['n_splits']), int(cv['gap'])):
+        notes.append(dict(step='split', why=f'{len(years)} distinct years: {n_splits} temporal folds with a gap of {gap} (configured: {cv["n_splits"]}, gap {cv["gap"]})'))
+    sp = make_split(keys, test_years, cv['test_size'], n_splits, gap, seed)
+    while y[sp.test].sum() < SMALL['test_positives'] and test_years < len(years) // 2 and len(years) >= test_years + 1 + n_splits + gap + 1:
+        test_years += 1
+        sp = make_split(keys, test_years, cv['test_size'], n_splits, gap, seed)
+    if test_years != int(cv['test_years']):
+        notes.append(dict(step='test', why=f'the latest {cv["test_years"]} year(s) held too few positives: the test is the latest {test_years} years of held-out patients'))
+    held = patient_uniform(keys['patient_id'], seed) < cv['test_size']
+    if y[sp.test].sum() < SMALL['test_positives'] and y[held].sum() > y[sp.test].sum():  # outcomes spread over the years: test on whole patients
+        sp = Split(pool=~held, test=held, folds=[])
+        notes.append(dict(step='test', why=f'the latest years of held-out patients hold too few positives: the test is every year of the held-out patients '
+                                                '(no later-years test; the folds are patient-grouped)'))
+    npos = int(y[sp.test].sum())
+    if len(np.unique(y[sp.test])) < 2: raise ValueError(f'the held-out test ({int(sp.test.sum())} rows) has a single class: nothing could be measured; '
+                                                         'more patients or years are needed (or a larger cross_validation.test_size)')
+    if npos < SMALL['test_positives']: notes.append(dict(step='test', why=f'the test holds {npos} positives (fewer than {SMALL["test_positives"]}): its intervals are wide'))
+    return sp, notes
+
+# %% ../nbs/04_train.ipynb #723eea46
+def grouped_folds(keys: pd.DataFrame,  # rows with patient_id
+                  y: np.ndarray,  # their labels
+                  pool: np.ndarray,  # the training pool's rows
+                  k: int,  # folds
+                  seed: int,  # seed
+                 ) -> list:
+    "Patient-grouped, label-stratified folds over every pool year, as (train, validation) masks over all rows: the small-data fallback of the temporal folds."
+    from sklearn.model_selection import StratifiedGroupKFold
+    idx, out = np.flatnonzero(pool), []
+    for tr, va in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y[idx], keys['patient_id'].to_numpy()[idx]):
+        a, b = np.zeros(len(y), bool), np.zeros(len(y), bool)
+        a[idx[tr]], b[idx[va]] = True, True
+        out.append((a, b))
+    return out
+
 # %% ../nbs/04_train.ipynb #783b04af
 def train(config: str | Path | dict | None,  # training config (YAML path, dict of overrides, or None)
           data: str | Path,  # raw data or a features directory
@@ -323,12 +372,19 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     y = keys['target'].astype(int).to_numpy()
     if len(np.unique(y)) < 2: raise ValueError(f'{fdir}: the target has a single class ({int(y[0])}); nothing to learn')
     cv = cfg['cross_validation']
-    sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=seed)
+    sp, small = small_split(keys, y, cv, seed)
     pool = _sample_patients(keys['patient_id'], sp.pool, int(sp.pool.sum() * cfg['processing']['sample_fraction']), seed)
     lab = cfg['labels']; tol = int(lab['tolerance'])
     y_win = window_labels(keys, tol)
     log.info('%s rows: %s in the training pool, %s held out for the test; %d folds', f'{len(y):,}', f'{pool.sum():,}', f'{sp.test.sum():,}', len(sp.folds))
-    report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir))
+    report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir), small_data=small)
+    pool_pos = int(y[pool].sum())
+    def decide(step, why):  # a small-data decision: logged, and kept in the report
+        small.append(dict(step=step, why=why)); log.warning('small data (%s): %s', step, why)
+    for n in list(small): log.warning('small data (%s): %s', n['step'], n['why'])
+    compare = lab['compare']
+    if compare and pool_pos < SMALL['compare_positives']:
+        decide('label strategies', f"{pool_pos} positives in the pool (fewer than {SMALL['compare_positives']}): the label strategies are not compared"); compare = []
 
     lap('keys_and_split')
     # feature selection on a sample sized to the memory budget
@@ -374,7 +430,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
 
     # the training labels of each strategy wanted (03_split), known to training: the pool patients' own rows, never the oracle
     Xp, Xt = X.iloc[sub(mem)], X.iloc[sub(sp.test)]
-    labels = _strategy_labels(keys, mem, Xp[nums], {lab['strategy'], *lab['compare']}, lab, seed, fdir, report)
+    labels = _strategy_labels(keys, mem, Xp[nums], {lab['strategy'], *compare}, lab, seed, fdir, report)
     y_fit, w_fit = labels[lab['strategy']]
 
     lap('read_and_labels')
@@ -383,10 +439,18 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     hpos = np.full(len(y), -1); hpos[np.flatnonzero(hpo_mask)] = np.arange(hpo_mask.sum())
     folds = [(np.isin(np.arange(len(Xh)), hpos[tr & hpo_mask]), np.isin(np.arange(len(Xh)), hpos[va & hpo_mask])) for tr, va in sp.folds]
     folds = [(tr, va) for tr, va in folds if tr.any() and va.any() and (y_fit[hpo_mask][tr] > 0).any() and (y_fit[hpo_mask][tr] < 1).any() and len(np.unique(y[hpo_mask][va])) == 2]
-    if not folds: raise ValueError('no usable fold: too little data or too few positives for the configured split')
+    if len(folds) < 2:  # too few temporal folds with positives to learn from and both classes to validate on
+        k = min(5, int(keys['patient_id'][hpo_mask & (y == 1)].nunique()))
+        if k < 2: raise ValueError(f'{k} patient(s) with the outcome in the training sample: at least 2 are needed to validate anything')
+        decide('folds', f'{len(folds)} usable temporal fold(s): {k} patient-grouped folds stratified by label over every pool year instead')
+        folds = [(np.isin(np.arange(len(Xh)), hpos[tr & hpo_mask]), np.isin(np.arange(len(Xh)), hpos[va & hpo_mask])) for tr, va in grouped_folds(keys, y, hpo_mask, k, seed)]
     yh_fit, wh, yh = y_fit[hpo_mask], w_fit[hpo_mask], y[hpo_mask]
     name = cfg['hpo']['study_name'] or f"clinical-ml-{report['data_hash']}-{hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
-    if cfg['hpo']['enabled']:
+    if cfg['hpo']['enabled'] and pool_pos < SMALL['hpo_positives']:
+        algo, params = 'logistic', {}
+        decide('search', f"{pool_pos} positives in the pool (fewer than {SMALL['hpo_positives']}): no search; regularised logistic regression at its defaults")
+        report['hpo'] = dict(enabled=False, reason='small data')
+    elif cfg['hpo']['enabled']:
         study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name, wh)
         algo, params = params_of(study.best_trial.params)
         report['hpo'] = dict(study=name, trials=len(study.trials), best_value=study.best_value, best=study.best_trial.params)
@@ -401,7 +465,10 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     has = ~np.isnan(oof)
     fold_id = np.full(len(Xh), -1)
     for i, (_, va) in enumerate(folds): fold_id[va] = i
-    cal, report['calibration'] = choose_calibration(oof[has], yh[has], fold_id[has], cfg['calibration']['method'])
+    method = cfg['calibration']['method']
+    if method in ('auto', 'isotonic') and yh[has].sum() < SMALL['isotonic_positives']:
+        decide('calibration', f"{int(yh[has].sum())} positives out of fold (fewer than {SMALL['isotonic_positives']}): sigmoid calibration, not {method}"); method = 'sigmoid'
+    cal, report['calibration'] = choose_calibration(oof[has], yh[has], fold_id[has], method)
     p_val = cal(oof[has])
     yw = y_win[hpo_mask][has]
     truth = cfg['threshold']['truth']
@@ -447,8 +514,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
                 f"{n} {t['roc_auc']['value']:.3f} / {t['ppv']['value']:.3f}" for n, t in report['truths'].items()),
                 report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
     lap('evaluation')
-    if lab['compare']:  # every strategy refitted with the chosen model on the same pool, judged on the same test rows
-        report['strategies'] = compare_strategies(lab['compare'], {} if dist else {lab['strategy']: pipe}, labels, mem, Xp, Xt, test_truths,
+    if compare:  # every strategy refitted with the chosen model on the same pool, judged on the same test rows
+        report['strategies'] = compare_strategies(compare, {} if dist else {lab['strategy']: pipe}, labels, mem, Xp, Xt, test_truths,
                                                   float((p_test >= thr).mean()), algo, params, cats, nums, cfg, nb, seed) | {'rows': int(mem.sum())}
     lap('strategies')
     cap = int(cfg['evaluation']['baseline_max_rows']) or int(mem.sum())  # the logistic baseline's dense float64 copies dominate small machines
