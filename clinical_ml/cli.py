@@ -8,7 +8,7 @@ import argparse, ast, io, json, logging, sys, tokenize
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['REQUIRED', 'NOT_LITERAL', 'COMMANDS', 'source_params', 'add_command', 'serve', 'parser', 'main']
+__all__ = ['REQUIRED', 'NOT_LITERAL', 'COMMANDS', 'GROUPS', 'source_params', 'add_command', 'serve', 'parser', 'main']
 
 # %% ../nbs/08a_cli.ipynb #f7124e5d
 REQUIRED = object()  # the default of a parameter that has none
@@ -123,6 +123,22 @@ def _validate(a: dict) -> int:
 
 def _serve(a: dict) -> int: return serve(**a)
 
+def _infer(a: dict) -> int:
+    from clinical_ml.ingest import infer_spec
+    from clinical_ml.schema import spec_yaml
+    spec, skipped = infer_spec(**a)
+    head = ''.join(f'#   {c}: {why}\n' for c, why in skipped.items())
+    print((f'# Columns not typed (left out: add them by hand, or drop them from the data):\n{head}' if skipped else '') + spec_yaml(spec), end='')
+    return 0
+
+def _import(fn: str):
+    "The runner of `clinical-ml import` through `ingest.fn`: the summary (participant flow) as JSON."
+    def run(a: dict) -> int:
+        import clinical_ml.ingest as ingest
+        print(json.dumps(getattr(ingest, fn)(**a), default=str))
+        return 0
+    return run
+
 # %% ../nbs/08a_cli.ipynb #13371a80
 COMMANDS = {  # subcommand → (module, function, options left out, renamed options, positional, runner)
     'validate': ('pipeline', 'validate_file', (), {}, ('path',), _validate),
@@ -131,6 +147,15 @@ COMMANDS = {  # subcommand → (module, function, options left out, renamed opti
     'train': ('train', 'train', ('client',), {}, (), _train),
     'serve': ('cli', 'serve', (), {}, (), _serve),
     'pipeline': ('pipeline', 'run_pipeline', (), {}, (), _pipeline),
+}
+
+GROUPS = {  # command → (help, {subcommand → (module, function, options left out, renamed options, positional, runner)})
+    'schema': ('data set specs: `schema infer DATA > spec.yaml` drafts one from a table',
+               {'infer': ('ingest', 'infer_spec', ('max_rows',), {}, ('data',), _infer)}),
+    'import': ('patient-years, with their spec beside them, from a visit table, a MEDS data set or an OMOP CDM database',
+               {'visits': ('ingest', 'import_visits', (), {}, ('file',), _import('import_visits')),
+                'meds': ('ingest', 'import_meds', (), {}, ('path',), _import('import_meds')),
+                'omop': ('ingest', 'import_omop', (), {}, ('path',), _import('import_omop'))}),
 }
 
 def parser() -> argparse.ArgumentParser:
@@ -142,6 +167,9 @@ def parser() -> argparse.ArgumentParser:
         c = add_command(sub, name, module, fn, skip, rename, positional)
         if name == 'features':
             c.add_argument('--spec', dest='spec_file', default=None, help='reuse the feature spec (code-group vocabulary) of a features directory or its _spec.json')
+    for name, (help, subs) in GROUPS.items():
+        g = sub.add_parser(name, help=help, description=help).add_subparsers(dest='action', required=True, metavar='ACTION')
+        for action, (module, fn, skip, rename, positional, _) in subs.items(): add_command(g, action, module, fn, skip, rename, positional)
     return p
 
 def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
@@ -149,17 +177,18 @@ def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
     "Entry point of the `clinical-ml` command."
     args = vars(parser().parse_args(argv))
     command, verbose = args.pop('command'), args.pop('verbose')
+    run = GROUPS[command][1][args.pop('action')][-1] if command in GROUPS else COMMANDS[command][-1]
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     if not verbose: logging.getLogger('distributed').setLevel(logging.WARNING)  # Dask's own chatter only with -v
-    try: return COMMANDS[command][-1](args)
+    try: return run(args)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f'clinical-ml {command}: error: {e}', file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:  # an install by role: the serving image has no training stack
-        extra = 'serve' if command == 'serve' else 'train'
+        extra = 'events' if (e.name or '').split('.')[0] in ('meds', 'meds_etl', 'polars') else 'serve' if command == 'serve' else 'train'
         print(f"clinical-ml {command}: error: {e.name} is not installed; `clinical-ml {command}` needs the [{extra}] extra: "
               f"pip install 'clinical-ml[{extra}]'", file=sys.stderr)
         return 2
-    except OSError as e:  # e.g. a full disk (`layout.DiskFull` names the output): the message, not a traceback
+    except (OSError, RuntimeError) as e:  # e.g. a full disk (`layout.DiskFull` names the output), a converter that failed: the message, not a traceback
         print(f'clinical-ml {command}: error: {e}', file=sys.stderr)
         return 1

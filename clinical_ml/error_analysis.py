@@ -207,7 +207,9 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
     cfg, fdir = load_config(model.info['config']), Path(features_dir)
     keys = layout.read_columns(fdir, ['patient_id', 'year', 'target'])
     cv = cfg['cross_validation']
-    sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
+    try: sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
+    except ValueError as e:  # small data: too few years for the configured folds (training said what it did instead)
+        log.warning('importance stability: %s; not computed', e); return pd.DataFrame(columns=['mean', 'std', 'cv'])
     rng, imps = np.random.default_rng(seed), {}
     for i, (tr, _) in enumerate(sp.folds):
         idx = np.flatnonzero(tr)
@@ -218,8 +220,10 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
         cats = [c for c in model.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
         pipe = model_pipeline(model.info['algorithm'], model.info['params'], cats, [c for c in model.columns if c not in cats], {'method': 'none'}, cfg['seed'])
         pipe.fit(X, y)
-        names, imp = pipe.steps[0][1].get_feature_names_out(), np.asarray(pipe.steps[-1][1].feature_importances_, float)
+        clf = pipe.steps[-1][1]  # trees: their importance; a linear model: |coefficient| of standardised inputs
+        names, imp = pipe.steps[0][1].get_feature_names_out(), np.abs(np.asarray(getattr(clf, 'feature_importances_', None) if hasattr(clf, 'feature_importances_') else clf.coef_[0], float))
         imps[f'fold_{i}'] = pd.Series(imp / max(imp.sum(), 1e-12), index=names)
+    if not imps: return pd.DataFrame(columns=['mean', 'std', 'cv'])
     t = pd.DataFrame(imps).fillna(0.0)
     t['mean'], t['std'] = t.mean(axis=1), t.std(axis=1)
     t['cv'] = t['std'] / t['mean'].where(t['mean'] > 0)
@@ -367,6 +371,7 @@ def summary_markdown(res: dict) -> str:
     worst = sl.dropna(subset=['roc_auc']).head(3)
     lines = ['# Error analysis', '', f"Model `{res['model']}` ({res['algorithm']}), {o['rows']:,} held-out patient-years of {', '.join(map(str, res['test_years']))}, "
              f"threshold {res['threshold']:.4f} ({res['threshold_policy']}). Generated {res['generated_at']} from `{res['model_dir']}`.", '',
+             f"Data set `{res['dataset']['name']}` (spec {res['dataset']['spec']}): a 1 means {res['dataset']['target']}.", '',
              '## Executive summary', '',
              f"- Discrimination: ROC-AUC {o['roc_auc']:.3f}, PR-AUC {o['pr_auc']:.3f} (prevalence {o['prevalence']:.1%})"
              + (f"; the oracle's ceiling on the same rows is {orc['roc_auc']:.3f} / {orc['pr_auc']:.3f}." if orc else '.'),
@@ -374,6 +379,9 @@ def summary_markdown(res: dict) -> str:
              f"- Calibration: ECE {o['ece']:.4f}.",
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
              f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
+    if res.get('small_data'):
+        lines += ['## What small data decided', '', 'Training checked what each step needs and, where the data could not give it, did this instead:', '']
+        lines += [f"- **{d['step']}**: {d['why']}." for d in res['small_data']] + ['']
     dy = res.get('diagnosis_year')
     if dy:
         lines += ['## The diagnosis year', '', dy['answer'], '']
@@ -422,6 +430,8 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
                             **{k: v for k, v in at_threshold(y, p, thr).items() if k in ('sensitivity', 'specificity', 'ppv', 'flagged')}))
     if 'p_true' in df and df['p_true'].notna().all():
         res['oracle'] = discrimination(y, df['p_true'].to_numpy(float))
+    rec = model.spec.record
+    res['dataset'], res['small_data'] = dict(name=rec.name, spec=rec.fingerprint, target=rec.target.meaning), metrics.get('small_data', [])
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
     res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
     res['diagnosis_year'] = diagnosis_year(metrics)

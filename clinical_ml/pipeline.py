@@ -12,7 +12,7 @@ from .layout import project_path, project_root
 
 # %% auto #0
 __all__ = ['log', 'STAGE_ENV', 'STAGES', 'KERNEL', 'validate_file', 'stage_cells', 'StageFailed', 'ensure_kernel',
-           'declared_parameters', 'load_pipeline_config', 'stage_modules', 'stage_inputs', 'run_pipeline',
+           'declared_parameters', 'load_pipeline_config', 'stage_modules', 'stage_inputs', 'data_hash', 'run_pipeline',
            'print_summary']
 
 # %% ../nbs/08_pipeline.ipynb #aeae7569
@@ -179,14 +179,23 @@ def stage_inputs(stage: str,  # a stage of `STAGES`
     for m in stage_modules(stage): out[f'code:{m}'] = _sha((pkg / f'{m}.py').read_bytes())
     return out
 
-def _wired(out: Path, tracking: str) -> dict:
-    "The parameters the runner sets: where each stage reads and writes inside the run directory."
+def _wired(out: Path, tracking: str, data: str | None = None) -> dict:
+    "The parameters the runner sets: where each stage reads and writes inside the run directory (features read `data` when given)."
     from clinical_ml.layout import run_dirs
     d = run_dirs(out)
     return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report']), run_stage=True),
-            'features': dict(data=str(d['raw']), output=str(d['features']), run_stage=True),
+            'features': dict(data=str(project_path(data) if data else d['raw']), output=str(d['features']), run_stage=True),
             'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking, run_stage=True),
             'error_analysis': dict(model_dir=str(d['model']), features_dir=str(d['features']), output=str(d['report']), run_stage=True)}
+
+def data_hash(data: str | Path  # a data directory with its spec beside it
+             ) -> str:
+    "A hash of a data directory's spec and of every file's name, size and modification time (what a resume compares)."
+    from clinical_ml.layout import read_spec
+    root = project_path(data)
+    read_spec(root)  # a directory without its spec is refused before any stage runs
+    files = sorted((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in root.rglob('*') if f.is_file())
+    return _sha(files)
 
 def _outputs_exist(stage: str, params: dict) -> bool:
     from clinical_ml import layout as L
@@ -199,18 +208,24 @@ def run_pipeline(config: str | Path = 'config/pipeline.yaml',  # the pipeline YA
                  output: str | Path = 'runs/default',  # the run directory, e.g. runs/NAME
                  profile: str | None = None,  # profile (default: the file's)
                  force: bool = False,  # run every stage even if its outputs are current
+                 data: str | None = None,  # patient-years of your own, with their spec beside them (e.g. an import's output): no generate stage
                 ) -> dict:
     "Run the stage notebooks in order with papermill, resuming at the first stage whose outputs are missing or stale."
     import os, time, papermill as pm
-    from clinical_ml.layout import STAGES_DIR, write_json
+    from clinical_ml.layout import STAGES_DIR, read_spec, write_json
     from clinical_ml.registry import tracking_uri
     name, stages = load_pipeline_config(config, profile)
     os.environ.update(stages.pop('env'))  # inherited by every stage's kernel
     out = Path(output).resolve(); (out / STAGES_DIR).mkdir(parents=True, exist_ok=True)
     tracking = tracking_uri()
-    wired, kernel, upstream, done = _wired(out, tracking), ensure_kernel(), '', {}
+    wired, kernel, upstream, done = _wired(out, tracking, data), ensure_kernel(), '', {}
     log.info('pipeline: profile %s → %s', name, out)
     for i, (stage, nb) in enumerate(STAGES.items(), 1):
+        if stage == 'generate' and data is not None:  # the user's data stands in for the generated
+            upstream = data_hash(data)
+            log.info('stage %d/%d generate: not run, the data is %s (spec %r, content %s)', i, len(STAGES), data, read_spec(data).name, upstream)
+            done[stage] = {'seconds': None, 'skipped': True, 'data': str(data)}
+            continue
         params = {**stages[stage], **wired[stage]}
         src = project_root() / 'nbs' / nb
         inputs = stage_inputs(stage, params, upstream)

@@ -90,20 +90,26 @@ def log_run(model: ClinicalModel,  # the trained model
     if mcfg['register']:
         mv = mlflow.register_model(info.model_uri, mcfg['model_name'])
         out.update(registered_version=int(mv.version), registered_uri=f"models:/{mcfg['model_name']}/{mv.version}",
-                   champion=promote(mcfg['model_name'], mv, report['test']['roc_auc']['value']))
+                   champion=promote(mcfg['model_name'], mv, report['test']['roc_auc']['value'], record.fingerprint))
     return out
 
 def promote(name: str,  # registered model name
             mv,  # the new model version
             auc: float,  # its test ROC-AUC
+            dataset_spec: str | None = None,  # the fingerprint of its data set spec
            ) -> bool:
-    "Set alias `champion` on `mv` if it beats the current champion's test ROC-AUC (or there is none)."
+    "Set alias `champion` on `mv` if it beats the current champion's test ROC-AUC (or there is none); never over a champion of another data set."
     from mlflow import MlflowClient
     client = MlflowClient()
     try:
         cur = client.get_model_version_by_alias(name, CHAMPION)
-        best = client.get_run(cur.run_id).data.metrics.get('test_roc_auc', -np.inf)
-    except Exception: cur, best = None, -np.inf
+        run = client.get_run(cur.run_id).data
+        best, theirs = run.metrics.get('test_roc_auc', -np.inf), run.params.get('dataset_spec')
+    except Exception: cur, best, theirs = None, -np.inf, None
+    if cur is not None and dataset_spec and theirs and theirs != dataset_spec:  # ROC-AUCs of two data sets do not compare, and the API differs
+        log.warning('model %s version %s registered without the champion alias: the champion (version %s) was trained on another data set '
+                    '(spec %s, not %s); give each data set its own mlflow.model_name', name, mv.version, cur.version, theirs, dataset_spec)
+        return False
     if auc > best:
         client.set_registered_model_alias(name, CHAMPION, mv.version)
         log.info('model %s version %s is the new champion (test ROC-AUC %.4f > %.4f)', name, mv.version, auc, best)

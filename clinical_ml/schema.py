@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 # %% auto #0
 __all__ = ['KINDS', 'USES', 'KEY', 'TARGET', 'SPECS_DIR', 'SPEC_FILE', 'Column', 'Codes', 'Derived', 'Slice', 'Visits', 'Events',
-           'Target', 'Spec', 'SpecError', 'load_spec', 'shipped_specs', 'dump_spec', 'dtype', 'dtypes', 'arrow_type',
-           'convert', 'in_range', 'range_message', 'isin', 'canonical_values', 'to_canonical', 'mask_out_of_range',
-           'code_regex', 'problems', 'SchemaError', 'validate', 'example_rows', 'record_model', 'category_codes',
-           'record_arrays', 'same_spec']
+           'Target', 'Spec', 'SpecError', 'load_spec', 'shipped_specs', 'spec_yaml', 'dump_spec', 'dtype', 'dtypes',
+           'arrow_type', 'convert', 'in_range', 'range_message', 'isin', 'canonical_values', 'to_canonical',
+           'mask_out_of_range', 'code_regex', 'problems', 'SchemaError', 'validate', 'example_rows', 'record_model',
+           'category_codes', 'record_arrays', 'same_spec']
 
 # %% ../nbs/00_schema.ipynb #a6391579
 KINDS = ('id', 'int', 'float', 'bool', 'category', 'unit', 'code', 'codes')  # the kinds of column a record may hold
@@ -117,7 +117,7 @@ class Slice(BaseModel):
             raise ValueError(f'{self.name}: {len(self.bins) - 1} bins but {len(self.labels)} labels')
         return self
 
-# %% ../nbs/00_schema.ipynb #efdae1a7
+# %% ../nbs/00_schema.ipynb #3171f28d
 class Visits(BaseModel):
     "How `clinical-ml import visits` reads a wide visit table (one row per contact: patient, date, measurements)."
     model_config = ConfigDict(extra='forbid')
@@ -142,7 +142,7 @@ class Events(BaseModel):
     birth: str = 'MEDS_BIRTH'  # the code whose time is the birth date (age)
     horizon: int = Field(1, ge=0)  # an outcome in a year without other events counts for the last contact year at most this many years before
 
-# %% ../nbs/00_schema.ipynb #7f8e8400
+# %% ../nbs/00_schema.ipynb #3e2bb0e8
 KEY = ('patient_id', 'year')  # one row per patient per calendar year: the product's key, whatever the data set
 TARGET = 'target'  # the label column (0/1), whatever the data set (a spec's `source` renames the user's)
 
@@ -252,18 +252,24 @@ def shipped_specs() -> list:
     "Names of the specs the package ships."
     return sorted(f.stem for f in SPECS_DIR.glob('*.yaml'))
 
-# %% ../nbs/00_schema.ipynb #62976644
+# %% ../nbs/00_schema.ipynb #79e8114c
+def spec_yaml(spec: Spec  # a data set spec
+             ) -> str:
+    "`spec` as YAML a person edits: each column on its own with only the keys it sets."
+    d = spec.model_dump(mode='json', exclude_defaults=True)
+    d['columns'] = [c.model_dump(mode='json', exclude_defaults=True) for c in spec.columns]
+    return f'# data set spec ({spec.name}); see clinical_ml.schema.Spec\n' + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120)
+
+# %% ../nbs/00_schema.ipynb #ed156262
 def dump_spec(spec: Spec,  # the spec to write
               path: str | Path,  # a YAML file, or a directory (then `_dataset.yaml` in it)
              ) -> Path:
     "Write `spec` as YAML (atomically: a temporary file, then a rename)."
     import os, uuid
     p = Path(path); p = p / SPEC_FILE if p.is_dir() else p
-    d = spec.model_dump(mode='json', exclude_defaults=True)
-    d['columns'] = [c.model_dump(mode='json', exclude_defaults=True) for c in spec.columns]  # each column's own keys only
     tmp = p.with_name(f'.{p.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}')
     try:
-        tmp.write_text(f'# data set spec ({spec.name}); see clinical_ml.schema.Spec\n' + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120))
+        tmp.write_text(spec_yaml(spec))
         tmp.replace(p)
     finally: tmp.unlink(missing_ok=True)
     return p
@@ -290,7 +296,7 @@ def dtypes(spec: Spec,  # the data set's spec
     "Column name → storage dtype, for every column of the record."
     return {n: dtype(c) for n, c in spec.cols.items() if target or c.role != 'target'}
 
-# %% ../nbs/00_schema.ipynb #a6e85ff0
+# %% ../nbs/00_schema.ipynb #26fa0303
 def arrow_type(c: Column  # the column
               ):
     "The Arrow type a column is stored as in Parquet."
@@ -301,7 +307,7 @@ def arrow_type(c: Column  # the column
     if c.kind in ('category', 'unit'): return pa.dictionary(pa.int8(), pa.string())
     return pa.string()
 
-# %% ../nbs/00_schema.ipynb #f136aa0b
+# %% ../nbs/00_schema.ipynb #1ba982f1
 def convert(c: Column,  # the column
             values,  # a scalar or array of values
             unit: Optional[str] = None,  # unit of `values`; None means the canonical unit
@@ -314,7 +320,7 @@ def convert(c: Column,  # the column
         return c.units[u]
     return values * (factor(unit) / factor(to))
 
-# %% ../nbs/00_schema.ipynb #4c4dba5b
+# %% ../nbs/00_schema.ipynb #e9d6652c
 def _fmt(x): return f'{x:g}' if isinstance(x, (int, float, np.floating, np.integer)) else repr(x)
 
 def in_range(c: Column,  # the column
@@ -391,7 +397,7 @@ def mask_out_of_range(df: pd.DataFrame,  # patient-year rows in canonical units
             df[c.name] = df[c.name].mask(bad)
     return df, counts
 
-# %% ../nbs/00_schema.ipynb #c9b98816
+# %% ../nbs/00_schema.ipynb #707b3c93
 def _kind_ok(c: Column, s: pd.Series) -> bool:
     "Does the dtype of `s` fit the kind of column `c`?"
     t = s.dtype
@@ -476,7 +482,7 @@ class SchemaError(ValueError):
                  (': ' + ', '.join(f'row {i}: {v!r}' for i, v in p['rows']) if p['rows'] else '') for p in problems]
         super().__init__(f'{source} does not match the patient-year schema{f" {spec!r}" if spec else ""}:\n  ' + '\n  '.join(lines))
 
-# %% ../nbs/00_schema.ipynb #2ed0f180
+# %% ../nbs/00_schema.ipynb #c09133ad
 def validate(df: pd.DataFrame,  # patient-year rows
              spec: Spec,  # the data set's spec
              target: bool = False,  # must the target column be present?
@@ -488,14 +494,14 @@ def validate(df: pd.DataFrame,  # patient-year rows
     if ps: raise SchemaError(ps, source, spec.name)
     return df
 
-# %% ../nbs/00_schema.ipynb #7044aeaf
+# %% ../nbs/00_schema.ipynb #61669888
 def example_rows(spec: Spec  # the data set's spec
                 ) -> pd.DataFrame:
     "The spec's example records (one patient's years; in mixed units where the spec has several) as a frame (for docs and tests)."
     if not spec.examples: raise ValueError(f'spec {spec.name!r} has no examples')
     return pd.DataFrame(spec.examples)
 
-# %% ../nbs/00_schema.ipynb #1b2db5ec
+# %% ../nbs/00_schema.ipynb #ebdb86f4
 def _annotation(c: Column):
     "The pydantic type and `Field` of one column."
     t = {'id': str, 'int': int, 'float': float, 'bool': bool, 'code': str, 'codes': str}.get(c.kind)
@@ -548,7 +554,7 @@ def record_model(spec: Spec,  # the data set's spec
         _MODELS[k] = create_model(name, __base__=base, __doc__=doc, **fields)
     return _MODELS[k]
 
-# %% ../nbs/00_schema.ipynb #f886c530
+# %% ../nbs/00_schema.ipynb #b708c029
 def category_codes(c: Column,  # a categorical column
                    values,  # its values (strings or None)
                   ) -> np.ndarray:
@@ -557,7 +563,7 @@ def category_codes(c: Column,  # a categorical column
     try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
     except KeyError as e: raise ValueError(f'{c.name}: {e.args[0]!r} is not one of {list(c.categories)}') from None
 
-# %% ../nbs/00_schema.ipynb #ca48896d
+# %% ../nbs/00_schema.ipynb #d9136592
 def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a record model's `model_dump()`)
                   spec: Spec,  # the data set's spec
                   columns: list | None = None,  # the columns to give, missing where a record has no value (default: those present)
@@ -580,7 +586,7 @@ def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a rec
         else: out[n] = np.array(vals, object)
     return {n: out[n] for n in names}
 
-# %% ../nbs/00_schema.ipynb #eee31f20
+# %% ../nbs/00_schema.ipynb #758c3f21
 def same_spec(expected: Spec,  # the spec a model (or a stage) was built on
               got: Spec,  # the spec that came with the data
               source: str = 'data',  # the data's name, for the error

@@ -298,8 +298,9 @@ def training_cluster(dask_config: dict | None,  # `processing.dask_config`
     n = max(1, min(int(kw.get('n_workers') or cpus // t), cpus // t))
     return dict(n_workers=n, threads_per_worker=t, processes=True, memory_limit=0)
 
-# %% ../nbs/04_train.ipynb #c70a382c
-SMALL = dict(test_positives=10, hpo_positives=100, isotonic_positives=50, compare_positives=100)  # the least positives each step needs
+# %% ../nbs/04_train.ipynb #a27faac3
+SMALL = dict(test_positives=10, hpo_positives=100, isotonic_positives=50, compare_positives=100,  # the least positives each step needs
+             simpler_within=0.01)  # small data: the logistic regression is kept unless LightGBM's out-of-fold ROC-AUC is higher by more
 
 def small_split(keys: pd.DataFrame,  # rows with patient_id and year
                 y: np.ndarray,  # their labels
@@ -331,7 +332,7 @@ def small_split(keys: pd.DataFrame,  # rows with patient_id and year
     if npos < SMALL['test_positives']: notes.append(dict(step='test', why=f'the test holds {npos} positives (fewer than {SMALL["test_positives"]}): its intervals are wide'))
     return sp, notes
 
-# %% ../nbs/04_train.ipynb #723eea46
+# %% ../nbs/04_train.ipynb #93e4eae6
 def grouped_folds(keys: pd.DataFrame,  # rows with patient_id
                   y: np.ndarray,  # their labels
                   pool: np.ndarray,  # the training pool's rows
@@ -447,9 +448,13 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     yh_fit, wh, yh = y_fit[hpo_mask], w_fit[hpo_mask], y[hpo_mask]
     name = cfg['hpo']['study_name'] or f"clinical-ml-{report['data_hash']}-{hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
     if cfg['hpo']['enabled'] and pool_pos < SMALL['hpo_positives']:
-        algo, params = 'logistic', {}
-        decide('search', f"{pool_pos} positives in the pool (fewer than {SMALL['hpo_positives']}): no search; regularised logistic regression at its defaults")
-        report['hpo'] = dict(enabled=False, reason='small data')
+        auc = {a: roc_auc_score(yh[(h := ~np.isnan(o))], o[h]) for a in ('logistic', 'lightgbm')
+               for o in [cv_predict(a, {}, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed, weight=wh)]}
+        algo, params = ('lightgbm' if auc['lightgbm'] > auc['logistic'] + SMALL['simpler_within'] else 'logistic'), {}
+        decide('search', f"{pool_pos} positives in the pool (fewer than {SMALL['hpo_positives']}): no search; the robust defaults compared out of fold "
+                         f"(ROC-AUC: regularised logistic regression {auc['logistic']:.3f}, LightGBM {auc['lightgbm']:.3f}): {algo}, "
+                         f"the simpler unless the other is higher by more than {SMALL['simpler_within']}")
+        report['hpo'] = dict(enabled=False, reason='small data', cv_roc_auc=auc)
     elif cfg['hpo']['enabled']:
         study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name, wh)
         algo, params = params_of(study.best_trial.params)
