@@ -16,9 +16,9 @@ statuses = ['1 - Planning','2 - Pre-Alpha','3 - Alpha','4 - Beta','5 - Productio
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
-extras = {role: shlex.split(cfg.get(f'{role}_requirements', '')) for role in ('serve', 'train', 'dev')}
+extras = {role: shlex.split(cfg.get(f'{role}_requirements', '')) for role in ('serve', 'train', 'events', 'dev')}
 extras['all'] = extras['serve'] + extras['train']
-extras['dev'] = extras['all'] + extras['dev']  # `make test`: everything
+extras['dev'] = extras['all'] + extras['events'] + extras['dev']  # `make test`: everything
 lib_path = cfg.get('lib_path')
 
 setuptools.setup(
@@ -31,6 +31,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=[lib_path, lib_path + '.*']),
     include_package_data = True,
+    package_data = {lib_path: ['specs/*.yaml']},  # the data set specs the package ships (the synthetic record)
     install_requires = requirements,
     extras_require = extras,
     dependency_links = cfg.get('dep_links','').split(),
