@@ -22,7 +22,7 @@ from .cluster import run_tasks, using_client
 
 # %% auto #0
 __all__ = ['RECORD', 'COLUMNS', 'SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'SimParams',
-           'calibrate', 'simulate', 'generate', 'read_data', 'bayes_ceiling']
+           'calibrate', 'simulate', 'generate', 'read_data', 'bayes_ceiling', 'to_meds']
 
 # %% ../nbs/01_generate.ipynb #38b10a98
 @dataclass
@@ -523,3 +523,64 @@ def bayes_ceiling(df: pd.DataFrame  # rows with `target` and the oracle's `p_tru
     from sklearn.metrics import roc_auc_score, average_precision_score
     y, p = df['target'].astype(int).to_numpy(), df['p_true'].to_numpy()
     return dict(rows=len(y), prevalence=float(y.mean()), roc_auc=float(roc_auc_score(y, p)), pr_auc=float(average_precision_score(y, p)))
+
+# %% ../nbs/01_generate.ipynb #8c1170b6
+def _meds_events(df: pd.DataFrame  # generated patient-years of whole patients (as `read_data` gives them)
+                ) -> pd.DataFrame:
+    "The MEDS events of patient-years: subject_id, time, code, numeric_value, unit."
+    sid = df['patient_id'].str[1:].astype('int64').to_numpy()
+    mid = pd.to_datetime(df['year'].astype(int).astype(str) + '-07-01').to_numpy()
+    first = df.groupby('patient_id', observed=True)['year'].transform('min').to_numpy() == df['year'].to_numpy()
+    born = mid[first] - (df['age'].to_numpy(float)[first] * 365.25 * 86400e9).astype('timedelta64[ns]')
+    parts = [pd.DataFrame({'subject_id': sid[first], 'time': born, 'code': 'MEDS_BIRTH'}),
+             pd.DataFrame({'subject_id': sid[first], 'time': born, 'code': 'GENDER/' + df['gender'].astype(str).to_numpy()[first]})]
+    for n, c in COLUMNS.items():
+        if c.role != 'feature' or n in ('age', 'gender') or n not in df: continue
+        v = df[n]
+        if c.kind in ('int', 'float', 'bool') and n != 'num_visits':
+            ok = v.notna().to_numpy()
+            unit = df[c.unit_column].astype(object).where(df[c.unit_column].notna(), c.unit) if c.unit_column in df else pd.Series(c.unit, index=df.index)
+            parts.append(pd.DataFrame({'subject_id': sid[ok], 'time': mid[ok], 'code': f'LAB/{n}', 'numeric_value': v[ok].astype(float).to_numpy(),
+                                       'unit': unit[ok].to_numpy()}))
+        elif c.kind == 'category':
+            ok = v.notna().to_numpy()
+            parts.append(pd.DataFrame({'subject_id': sid[ok], 'time': mid[ok], 'code': f'{n}/' + v[ok].astype(str).to_numpy()}))
+        elif c.kind in ('code', 'codes'):
+            s = v.astype(object).where(v.notna(), '').str.split(',').explode()
+            s = s[s.astype(bool)]
+            i = s.index.to_numpy()
+            parts.append(pd.DataFrame({'subject_id': sid[i], 'time': mid[i], 'code': ('ICD10_PRIMARY/' if c.kind == 'code' else 'ICD10/') + s.to_numpy()}))
+    visits = df['num_visits'].fillna(0).astype(int).to_numpy()
+    parts.append(pd.DataFrame({'subject_id': np.repeat(sid, visits), 'time': np.repeat(mid, visits), 'code': 'VISIT'}))
+    pos = (df['target'] == 1).to_numpy()
+    parts.append(pd.DataFrame({'subject_id': sid[pos], 'time': mid[pos], 'code': 'OUTCOME/ASCVD'}))
+    ev = pd.concat(parts, ignore_index=True)
+    ev['numeric_value'] = ev['numeric_value'].astype('float32')
+    return ev.sort_values(['subject_id', 'time'], kind='stable', ignore_index=True)[['subject_id', 'time', 'code', 'numeric_value', 'unit']]
+
+# %% ../nbs/01_generate.ipynb #2d44fd8b
+def to_meds(data_dir: str | Path,  # patient-years written by `generate`
+            output: str | Path,  # the MEDS data set to write (`data/shard_*.parquet`, `metadata/dataset.json`)
+            shards: int = 8,  # subject shards (each holds whole subjects)
+            overwrite: bool = False,  # replace an existing output
+           ) -> dict:
+    "Write generated patient-years as a MEDS data set; return a summary (events, subjects, seconds)."
+    import pyarrow as pa, pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+    t0 = time.perf_counter()
+    df = read_data(data_dir)
+    shard = (pd.util.hash_array(df['patient_id'].astype(str).to_numpy(object)) % np.uint64(shards)).astype(int)
+    events = 0
+    with layout.staged_dir(output, overwrite) as tmp:
+        (tmp / 'data').mkdir(); (tmp / 'metadata').mkdir()
+        for k in tqdm(range(shards), desc='MEDS shards', unit='shard'):
+            ev = _meds_events(df[shard == k])
+            t = pa.Table.from_pandas(ev, preserve_index=False).cast(pa.schema([('subject_id', pa.int64()), ('time', pa.timestamp('us')), ('code', pa.string()),
+                                                                              ('numeric_value', pa.float32()), ('unit', pa.string())]))
+            pq.write_table(t, tmp / 'data' / f'shard_{k}.parquet', row_group_size=1_000_000)
+            events += len(ev)
+        layout.write_json(tmp / 'metadata' / 'dataset.json', {'dataset_name': 'clinical-ml synthetic', 'dataset_version': str(RECORD.fingerprint),
+                                                              'etl_name': 'clinical_ml.generate.to_meds', 'meds_version': '0.3.3'})
+    out = dict(events=events, subjects=int(df['patient_id'].nunique()), patient_years=len(df), seconds=round(time.perf_counter() - t0, 2))
+    log.info('wrote %s MEDS events of %s subjects to %s in %.1f s', f"{events:,}", f"{out['subjects']:,}", output, out['seconds'])
+    return out

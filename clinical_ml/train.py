@@ -298,7 +298,7 @@ def training_cluster(dask_config: dict | None,  # `processing.dask_config`
     n = max(1, min(int(kw.get('n_workers') or cpus // t), cpus // t))
     return dict(n_workers=n, threads_per_worker=t, processes=True, memory_limit=0)
 
-# %% ../nbs/04_train.ipynb #a27faac3
+# %% ../nbs/04_train.ipynb #17ebff5e
 SMALL = dict(test_positives=10, hpo_positives=100, isotonic_positives=50, compare_positives=100,  # the least positives each step needs
              simpler_within=0.01)  # small data: the logistic regression is kept unless LightGBM's out-of-fold ROC-AUC is higher by more
 
@@ -332,7 +332,7 @@ def small_split(keys: pd.DataFrame,  # rows with patient_id and year
     if npos < SMALL['test_positives']: notes.append(dict(step='test', why=f'the test holds {npos} positives (fewer than {SMALL["test_positives"]}): its intervals are wide'))
     return sp, notes
 
-# %% ../nbs/04_train.ipynb #93e4eae6
+# %% ../nbs/04_train.ipynb #94947403
 def grouped_folds(keys: pd.DataFrame,  # rows with patient_id
                   y: np.ndarray,  # their labels
                   pool: np.ndarray,  # the training pool's rows
