@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
 from . import layout, schema
 from .config import load_config, setting
@@ -55,18 +54,14 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
     if not f.exists(): raise FileNotFoundError(f'{f}: no test predictions (the model directory must be written by train)')
     df = pd.read_parquet(f)
     years = sorted(df['year'].unique().tolist())
-    have = set(ds.dataset(features_dir, format='parquet', exclude_invalid_files=True).schema.names)
     wanted = [s.column for s in record.slices if s.column not in ('patient_id', 'year')]
-    cols = list(dict.fromkeys(['patient_id', 'year', *(c for c in [*wanted, *extra] if c in have)]))
-    attrs = ds.dataset(features_dir, format='parquet', exclude_invalid_files=True).to_table(
-        columns=cols, filter=ds.field('year').isin(years)).to_pandas()
+    attrs = layout.read_rows(features_dir, ['patient_id', 'year', *wanted, *extra], years)
     df = df.merge(attrs.astype({'year': df['year'].dtype, 'patient_id': 'string'}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                   on=['patient_id', 'year'], how='left', validate='one_to_one')
     raw = _source(features_dir)
-    from_raw = [c for c in wanted if c not in have]  # slice columns the features do not keep (codes, unused columns)
+    from_raw = [c for c in wanted if c not in attrs]  # slice columns the features do not keep (codes, unused columns)
     if raw is not None and from_raw:
-        rd = ds.dataset(raw, format='parquet', partitioning='hive', exclude_invalid_files=True)
-        pdx = rd.to_table(columns=['patient_id', 'year', *(c for c in from_raw if c in rd.schema.names)], filter=ds.field('year').isin(years)).to_pandas()
+        pdx = layout.read_rows(raw, ['patient_id', 'year', *from_raw], years)
         df = df.merge(pdx.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                       on=['patient_id', 'year'], how='left')
         o = layout.read_oracle(raw, ['patient_id', 'year', 'onset_year', 'recorded_year'], filters=[('year', 'in', years)])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_generate.ipynb #83c55f2d
 from __future__ import annotations
-import logging, os, shutil, time
+import logging, os, shutil, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -479,9 +479,19 @@ def generate(output_dir: str | Path = 'data/raw',  # where to write the data (mu
              overwrite: bool = False,  # replace an existing output_dir
              client=None,  # a Dask client to use (default: see `cluster.dask_client`)
              scheduler: str | None = None,  # address of an existing Dask scheduler
+             format: str = 'parquet',  # 'parquet': patient-years; 'meds': the same data as MEDS events (see `to_meds`)
              **kw,  # other `SimParams` fields (lag_probs, typo_rate, mcar_rate, first_year, last_year)
             ) -> dict:
-    "Simulate and write patient-year Parquet data and its oracle; return a summary."
+    "Simulate and write patient-year Parquet data and its oracle (or the same as MEDS events); return a summary."
+    if format not in ('parquet', 'meds'): raise ValueError(f"format: 'parquet' or 'meds', got {format!r}")
+    if format == 'meds':  # patient-years first, beside the output, then their events
+        out = Path(output_dir)
+        if out.exists() and not overwrite: raise FileExistsError(f'{out} already exists: pass overwrite=True (--overwrite) to replace it')
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f'.{out.name}.years-', dir=out.parent) as tmp:
+            s = generate(Path(tmp) / 'raw', num_patients, years_per_patient, prevalence, seed, chunk_patients, False, client, scheduler, **kw)
+            m = to_meds(Path(tmp) / 'raw', out, overwrite=overwrite)
+        return {**s, 'format': 'meds', 'events': m['events'], 'seconds': round(s['seconds'] + m['seconds'], 2)}
     p = SimParams(num_patients=num_patients, years_per_patient=years_per_patient, prevalence=prevalence, seed=seed, **kw).check()
     if chunk_patients < 1: raise ValueError(f'chunk_patients must be positive, got {chunk_patients!r}')
     t0 = time.perf_counter()
@@ -524,14 +534,15 @@ def bayes_ceiling(df: pd.DataFrame  # rows with `target` and the oracle's `p_tru
     y, p = df['target'].astype(int).to_numpy(), df['p_true'].to_numpy()
     return dict(rows=len(y), prevalence=float(y.mean()), roc_auc=float(roc_auc_score(y, p)), pr_auc=float(average_precision_score(y, p)))
 
-# %% ../nbs/01_generate.ipynb #8c1170b6
+# %% ../nbs/01_generate.ipynb #b6487903
 def _meds_events(df: pd.DataFrame  # generated patient-years of whole patients (as `read_data` gives them)
                 ) -> pd.DataFrame:
     "The MEDS events of patient-years: subject_id, time, code, numeric_value, unit."
+    df = df.reset_index(drop=True)  # positions, for the code lists exploded below
     sid = df['patient_id'].str[1:].astype('int64').to_numpy()
     mid = pd.to_datetime(df['year'].astype(int).astype(str) + '-07-01').to_numpy()
     first = df.groupby('patient_id', observed=True)['year'].transform('min').to_numpy() == df['year'].to_numpy()
-    born = mid[first] - (df['age'].to_numpy(float)[first] * 365.25 * 86400e9).astype('timedelta64[ns]')
+    born = (mid[first] - (df['age'].to_numpy(float)[first] * 365.25 * 86400e9).astype('timedelta64[ns]')).astype('datetime64[D]').astype('datetime64[us]')  # a date
     parts = [pd.DataFrame({'subject_id': sid[first], 'time': born, 'code': 'MEDS_BIRTH'}),
              pd.DataFrame({'subject_id': sid[first], 'time': born, 'code': 'GENDER/' + df['gender'].astype(str).to_numpy()[first]})]
     for n, c in COLUMNS.items():
@@ -558,7 +569,7 @@ def _meds_events(df: pd.DataFrame  # generated patient-years of whole patients (
     ev['numeric_value'] = ev['numeric_value'].astype('float32')
     return ev.sort_values(['subject_id', 'time'], kind='stable', ignore_index=True)[['subject_id', 'time', 'code', 'numeric_value', 'unit']]
 
-# %% ../nbs/01_generate.ipynb #2d44fd8b
+# %% ../nbs/01_generate.ipynb #2df74c76
 def to_meds(data_dir: str | Path,  # patient-years written by `generate`
             output: str | Path,  # the MEDS data set to write (`data/shard_*.parquet`, `metadata/dataset.json`)
             shards: int = 8,  # subject shards (each holds whole subjects)

@@ -19,7 +19,7 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY',
            'run_dirs', 'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text',
            'write_json', 'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'read_spec',
-           'write_spec', 'read_records', 'html_page']
+           'write_spec', 'read_records', 'read_rows', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -166,7 +166,7 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
 
-# %% ../nbs/00a_layout.ipynb #aa94466b
+# %% ../nbs/00a_layout.ipynb #da386cdd
 def read_spec(data_dir: str | Path,  # a data directory (raw data, features, a model directory)
               required: bool = True,  # raise when there is none (else None)
              ) -> schema.Spec | None:
@@ -177,13 +177,14 @@ def read_spec(data_dir: str | Path,  # a data directory (raw data, features, a m
                                          '(--spec SPEC; `clinical-ml schema infer DATA > spec.yaml` drafts one)')
     return None
 
+# %% ../nbs/00a_layout.ipynb #f5296fab
 def write_spec(data_dir: str | Path,  # a data directory
                spec: schema.Spec,  # its data set spec
               ) -> Path:
     "Write `spec` beside the data in `data_dir` (atomically)."
     return schema.dump_spec(spec, Path(data_dir) / schema.SPEC_FILE)
 
-# %% ../nbs/00a_layout.ipynb #b7612a2c
+# %% ../nbs/00a_layout.ipynb #72b75a7a
 def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a .json file
                  spec: schema.Spec | None = None,  # rename columns from their `source` names in this spec
                  batch_rows: int = 1_000_000,  # rows per batch for Parquet
@@ -202,6 +203,19 @@ def read_records(path: str | Path,  # a .parquet file or directory, a .csv or a 
         if isinstance(obj, dict): obj = obj.get('patients', [obj])
         yield pd.DataFrame(obj).rename(columns=rename)
     else: raise ValueError(f'{p}: unsupported file type {p.suffix!r}; use .parquet, a Parquet directory, .csv or .json')
+
+# %% ../nbs/00a_layout.ipynb #11177ea7
+def read_rows(directory: str | Path,  # a data directory: patient-years (hive-partitioned by year) or features
+              columns: list | None = None,  # the columns wanted (those it does not hold are left out); None: all
+              years: list | None = None,  # only these years (None: all)
+             ) -> pd.DataFrame:
+    "Rows of a data directory, `year` as int16 (a partition's `year=YYYY` read as a column), skipping `_` and `.` files (spec, oracle, summaries)."
+    import pyarrow.dataset as ds
+    d = ds.dataset(directory, format='parquet', partitioning='hive', exclude_invalid_files=True)
+    cols = None if columns is None else [c for c in dict.fromkeys(columns) if c in d.schema.names]
+    df = d.to_table(columns=cols, filter=ds.field('year').isin([int(y) for y in years]) if years is not None else None).to_pandas()
+    if 'year' in df: df['year'] = df['year'].astype('int16')
+    return df
 
 # %% ../nbs/00a_layout.ipynb #dedb5c52
 def html_page(title: str,  # page title

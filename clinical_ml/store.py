@@ -25,8 +25,7 @@ def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of genera
                 record: schema.Spec | None = None,  # the data's spec (default: the one beside the data)
                ) -> int:
     "Write every patient-year of `data_dir` (canonical units) into a SQLite store; return the number of rows."
-    import pyarrow.dataset as ds
-    from clinical_ml.layout import read_spec
+    from clinical_ml.layout import read_records, read_spec
     record = record or read_spec(data_dir)
     path = Path(path); tmp = path.with_suffix('.tmp')
     tmp.unlink(missing_ok=True)
@@ -34,8 +33,8 @@ def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of genera
     con.execute('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)')
     con.executemany('INSERT INTO meta VALUES (?, ?)', [('spec', record.name), ('fingerprint', record.fingerprint)])
     n, keep = 0, stored_columns(record)
-    for b in ds.dataset(data_dir, format='parquet', partitioning='hive', exclude_invalid_files=True).to_batches(batch_size=200_000):
-        df = schema.to_canonical(b.to_pandas(), record)
+    for df in read_records(data_dir, batch_rows=200_000):
+        df = schema.to_canonical(df, record)
         df = df[[c for c in keep if c in df]].astype({'year': 'int64'})
         for c in df.columns:
             if isinstance(df[c].dtype, pd.CategoricalDtype) or df[c].dtype == 'boolean': df[c] = df[c].astype(object)
