@@ -1,5 +1,5 @@
 "`clinical-ml train` end to end: real MLflow store, registry alias, a fresh process loading the champion."
-import json, subprocess, sys, textwrap
+import shutil, json, subprocess, sys, textwrap
 from pathlib import Path
 import pandas as pd, pytest, yaml
 from conftest import BIN
@@ -80,6 +80,7 @@ def test_bad_config_fails_before_training(run, tmp_path):
 def test_data_missing_required_column(run, tmp_path):
     raw = pd.read_parquet(run['dir']/'raw').drop(columns=['gender'])
     (tmp_path/'raw').mkdir(); raw.to_parquet(tmp_path/'raw'/'x.parquet')
+    shutil.copy(run['dir']/'raw'/'_dataset.yaml', tmp_path/'raw')  # the data's spec, as beside any data set
     (tmp_path/'cfg.yaml').write_text(yaml.safe_dump(SMALL))
     r = subprocess.run([str(BIN/'clinical-ml'), 'train', '--config', str(tmp_path/'cfg.yaml'), '--data', str(tmp_path/'raw'), '--output', str(tmp_path/'o')],
                        capture_output=True, text=True, timeout=300)
