@@ -117,7 +117,7 @@ class Slice(BaseModel):
             raise ValueError(f'{self.name}: {len(self.bins) - 1} bins but {len(self.labels)} labels')
         return self
 
-# %% ../nbs/00_schema.ipynb #9e7843bb
+# %% ../nbs/00_schema.ipynb #8cbdfe79
 class Visits(BaseModel):
     "How `clinical-ml import visits` reads a wide visit table (one row per contact: patient, date, measurements)."
     model_config = ConfigDict(extra='forbid')
@@ -142,7 +142,7 @@ class Events(BaseModel):
     birth: str = 'MEDS_BIRTH'  # the code whose time is the birth date (age)
     horizon: int = Field(1, ge=0)  # an outcome in a year without other events counts for the last contact year at most this many years before
 
-# %% ../nbs/00_schema.ipynb #377e60ac
+# %% ../nbs/00_schema.ipynb #9f9e60da
 KEY = ('patient_id', 'year')  # one row per patient per calendar year: the product's key, whatever the data set
 TARGET = 'target'  # the label column (0/1), whatever the data set (a spec's `source` renames the user's)
 
@@ -206,6 +206,11 @@ class Spec(BaseModel):
         return hashlib.sha256(self.model_dump_json(exclude={'doc', 'example', 'examples'}).encode()).hexdigest()[:12]
 
     @functools.cached_property
+    def with_units(self) -> tuple:
+        "The columns that accept other units than their canonical one."
+        return tuple(c for c in self.columns if c.units)
+
+    @functools.cached_property
     def inputs(self) -> tuple:
         "The columns a record to score may hold besides the patient id: the year and the features (unit columns apart)."
         return tuple(n for n, c in self.cols.items() if c.role in ('key', 'feature') and n != 'patient_id')
@@ -227,7 +232,7 @@ def shipped_specs() -> list:
     "Names of the specs the package ships."
     return sorted(f.stem for f in SPECS_DIR.glob('*.yaml'))
 
-# %% ../nbs/00_schema.ipynb #c1cba3b6
+# %% ../nbs/00_schema.ipynb #5074ae99
 class SpecError(ValueError):
     "A data set spec that cannot be used; the message names the file and every bad key."
 
@@ -252,7 +257,7 @@ def load_spec(spec: str | Path | Spec  # a YAML file, a directory holding one (`
     if not p.exists(): raise FileNotFoundError(f'{p}: no such data set spec (shipped: {", ".join(shipped_specs())})')
     return _load(str(p.resolve()), p.stat().st_mtime)
 
-# %% ../nbs/00_schema.ipynb #b1d53870
+# %% ../nbs/00_schema.ipynb #6a17c9b3
 def spec_yaml(spec: Spec  # a data set spec
              ) -> str:
     "`spec` as YAML a person edits: each column on its own with only the keys it sets."
@@ -260,7 +265,7 @@ def spec_yaml(spec: Spec  # a data set spec
     d['columns'] = [c.model_dump(mode='json', exclude_defaults=True) for c in spec.columns]
     return f'# data set spec ({spec.name}); see clinical_ml.schema.Spec\n' + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=120)
 
-# %% ../nbs/00_schema.ipynb #ffe6a759
+# %% ../nbs/00_schema.ipynb #f2a000d7
 def dump_spec(spec: Spec,  # the spec to write
               path: str | Path,  # a YAML file, or a directory (then `_dataset.yaml` in it)
              ) -> Path:
@@ -296,7 +301,7 @@ def dtypes(spec: Spec,  # the data set's spec
     "Column name → storage dtype, for every column of the record."
     return {n: dtype(c) for n, c in spec.cols.items() if target or c.role != 'target'}
 
-# %% ../nbs/00_schema.ipynb #a46d4935
+# %% ../nbs/00_schema.ipynb #f8c05481
 def arrow_type(c: Column  # the column
               ):
     "The Arrow type a column is stored as in Parquet."
@@ -307,7 +312,7 @@ def arrow_type(c: Column  # the column
     if c.kind in ('category', 'unit'): return pa.dictionary(pa.int8(), pa.string())
     return pa.string()
 
-# %% ../nbs/00_schema.ipynb #0ba2a0d6
+# %% ../nbs/00_schema.ipynb #617a9e08
 def convert(c: Column,  # the column
             values,  # a scalar or array of values
             unit: Optional[str] = None,  # unit of `values`; None means the canonical unit
@@ -320,7 +325,7 @@ def convert(c: Column,  # the column
         return c.units[u]
     return values * (factor(unit) / factor(to))
 
-# %% ../nbs/00_schema.ipynb #00984085
+# %% ../nbs/00_schema.ipynb #d133c4a6
 def _fmt(x): return f'{x:g}' if isinstance(x, (int, float, np.floating, np.integer)) else repr(x)
 
 def in_range(c: Column,  # the column
@@ -397,7 +402,7 @@ def mask_out_of_range(df: pd.DataFrame,  # patient-year rows in canonical units
             df[c.name] = df[c.name].mask(bad)
     return df, counts
 
-# %% ../nbs/00_schema.ipynb #92a5ce94
+# %% ../nbs/00_schema.ipynb #ba7069d2
 def _kind_ok(c: Column, s: pd.Series) -> bool:
     "Does the dtype of `s` fit the kind of column `c`?"
     t = s.dtype
@@ -482,7 +487,7 @@ class SchemaError(ValueError):
                  (': ' + ', '.join(f'row {i}: {v!r}' for i, v in p['rows']) if p['rows'] else '') for p in problems]
         super().__init__(f'{source} does not match the patient-year schema{f" {spec!r}" if spec else ""}:\n  ' + '\n  '.join(lines))
 
-# %% ../nbs/00_schema.ipynb #f3c14e2f
+# %% ../nbs/00_schema.ipynb #21b3454c
 def validate(df: pd.DataFrame,  # patient-year rows
              spec: Spec,  # the data set's spec
              target: bool = False,  # must the target column be present?
@@ -494,14 +499,14 @@ def validate(df: pd.DataFrame,  # patient-year rows
     if ps: raise SchemaError(ps, source, spec.name)
     return df
 
-# %% ../nbs/00_schema.ipynb #ccba71c7
+# %% ../nbs/00_schema.ipynb #0a6e449c
 def example_rows(spec: Spec  # the data set's spec
                 ) -> pd.DataFrame:
     "The spec's example records (one patient's years; in mixed units where the spec has several) as a frame (for docs and tests)."
     if not spec.examples: raise ValueError(f'spec {spec.name!r} has no examples')
     return pd.DataFrame(spec.examples)
 
-# %% ../nbs/00_schema.ipynb #a26a09b4
+# %% ../nbs/00_schema.ipynb #caa7a767
 def _annotation(c: Column):
     "The pydantic type and `Field` of one column."
     t = {'id': str, 'int': int, 'float': float, 'bool': bool, 'code': str, 'codes': str}.get(c.kind)
@@ -524,8 +529,8 @@ class _Record(BaseModel):
         spec, units, fields = self.spec_, self.units or {}, type(self).model_fields
         for n, u in units.items():
             if n not in spec.cols or not spec.cols[n].units: raise ValueError(f'units: {n!r} is not a field with alternative units')
-        for c in spec.columns:
-            if not c.units or c.name not in fields: continue
+        for c in spec.with_units:  # a handful: this runs on every request
+            if c.name not in fields: continue
             v, u = getattr(self, c.name), units.get(c.name) or getattr(self, c.unit_column, None) or c.unit
             if u != c.unit and u not in c.units: raise ValueError(f'{c.name}: unknown unit {u!r}; expected one of {[c.unit, *c.units]}')
             if v is None: continue
@@ -554,7 +559,7 @@ def record_model(spec: Spec,  # the data set's spec
         _MODELS[k] = create_model(name, __base__=base, __doc__=doc, **fields)
     return _MODELS[k]
 
-# %% ../nbs/00_schema.ipynb #4dedad58
+# %% ../nbs/00_schema.ipynb #957868f9
 def category_codes(c: Column,  # a categorical column
                    values,  # its values (strings or None)
                   ) -> np.ndarray:
@@ -563,7 +568,7 @@ def category_codes(c: Column,  # a categorical column
     try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
     except KeyError as e: raise ValueError(f'{c.name}: {e.args[0]!r} is not one of {list(c.categories)}') from None
 
-# %% ../nbs/00_schema.ipynb #c57b6155
+# %% ../nbs/00_schema.ipynb #93725320
 def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a record model's `model_dump()`)
                   spec: Spec,  # the data set's spec
                   columns: list | None = None,  # the columns to give, missing where a record has no value (default: those present)
@@ -586,7 +591,7 @@ def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a rec
         else: out[n] = np.array(vals, object)
     return {n: out[n] for n in names}
 
-# %% ../nbs/00_schema.ipynb #640949e9
+# %% ../nbs/00_schema.ipynb #d4ceca44
 def same_spec(expected: Spec,  # the spec a model (or a stage) was built on
               got: Spec,  # the spec that came with the data
               source: str = 'data',  # the data's name, for the error
