@@ -291,7 +291,7 @@ class PredictResponse(BaseModel):
     history_years: int
     history_source: Literal['request', 'store', 'none']
 
-# %% ../nbs/06_serve.ipynb #faf3eba4
+# %% ../nbs/06_serve.ipynb #a51118e2
 def confidence(p,  # calibrated probabilities (an array, or one number)
                threshold: float,  # the decision threshold
               ) -> np.ndarray:
