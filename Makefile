@@ -58,7 +58,7 @@ readme: $(STAMP)
 	$(BIN)/python .ci/readme.py
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest tests/ -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest tests/ -q -p no:cacheprovider --durations=40; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
 # Execute the notebooks in place so their outputs (the docs) are current, then clean them.
 outputs: $(STAMP)

@@ -286,7 +286,7 @@ def pipeline_kill(work: Path, model: Path, seconds: float) -> dict:
     from clinical_ml.pipeline import STAGES
     run, env = work / 'pipeline-run', {**os.environ, 'MLFLOW_TRACKING_URI': f'sqlite:///{work}/pipeline-mlflow.db'}
     shutil.rmtree(run, ignore_errors=True)
-    cmd = [BIN / 'clinical-ml', 'pipeline', '--config', ROOT / 'config' / 'pipeline.yaml', '--profile', 'tiny', '--output', run]
+    cmd = [BIN / 'clinical-ml', 'pipeline', '--config', ROOT / 'config' / 'pipeline.yaml', '--profile', 'smoke', '--output', run]
     runs = []
     for k, (stage, nb) in enumerate(STAGES.items()):
         log = work / f'pipeline-{stage}.log'

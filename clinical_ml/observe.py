@@ -64,16 +64,14 @@ class Observe:
     def __init__(self, app,
                  limit: int = 20 * 2**20,  # the largest body in bytes
                  max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
-                 max_lag_ms: float = 10,  # the event loop's lag target: above it the limit halves; kept above twice it, new requests are refused (0: off)
+                 max_lag_ms: float = 20,  # while the event loop's smoothed lag is above it, new requests are answered 503 + Retry-After (0: off)
                 ):
         self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
-        self.max_lag, self.lag, self.lagging, self.cap, self.watcher = max_lag_ms / 1000, 0.0, False, max_inflight, None
+        self.max_lag, self.lag, self.watcher = max_lag_ms / 1000, 0.0, None
 
     def adapt(self, lag: float):  # seconds the event loop ran late
-        "Take one lag sample: the limit of requests held halves when the loop is late and grows back by a quarter per sample in time; two samples in a row more than twice the target late refuse new requests."
-        self.lagging = lag > 2 * self.max_lag and self.lag > 2 * self.max_lag  # overload, not one stall (a reload, a garbage collection)
-        self.lag = lag
-        self.cap = max(2, self.cap // 2) if lag > self.max_lag else min(self.max_inflight, self.cap + max(1, self.cap // 4))
+        "Take one lag sample into the smoothed lag: each sample weighs a quarter, so one stall (a garbage collection, a busy neighbour) is not overload, and a late loop is seen within a few samples."
+        self.lag += 0.25 * (lag - self.lag)
 
     async def _watch(self, every: float = 0.01):
         "Sample the event loop's lag every `every` seconds: a sleep that wakes later than asked waited for the loop (while requests waited unread in the sockets)."
@@ -84,15 +82,15 @@ class Observe:
             self.adapt(lag); LOOP_LAG.observe(lag)
 
     def overloaded(self) -> str | None:
-        "Why a new request is refused now, if it is: the worker holds its limit of requests (`inflight`), or its loop keeps running more than twice the target late (`lag`)."
-        if self.inflight >= self.cap: return 'inflight'
-        if self.lagging: return 'lag'
+        "Why a new request is refused now, if it is: the worker holds its limit of requests (`inflight`), or its loop runs later than `max_lag_ms` (`lag`)."
+        if self.inflight >= self.max_inflight: return 'inflight'
+        if self.max_lag and self.lag > self.max_lag: return 'lag'
         return None
 
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         if self.max_lag > 0 and (self.watcher is None or self.watcher.done()):  # one watcher per event loop (a test client's loop ends)
-            self.lag, self.lagging, self.cap, self.watcher = 0.0, False, self.max_inflight, asyncio.get_running_loop().create_task(self._watch())
+            self.lag, self.watcher = 0.0, asyncio.get_running_loop().create_task(self._watch())
         if (why := self.overloaded()) and scope['path'] not in UNSHED:  # the cheapest answer there is: no routing, no body read
             await send({'type': 'http.response.start', 'status': 503, 'headers': [(b'content-type', b'application/json'), (b'retry-after', b'1'),
                                                                                  (b'content-length', str(len(_SHED_BODY)).encode())]})

@@ -7,6 +7,12 @@ ROOT = Path(__file__).resolve().parents[1]  # the project
 BIN = Path(sys.executable).parent  # the environment's scripts (clinical-ml, dask, papermill, …)
 
 
+def shared(*parts) -> Path:
+    "A path under the workplace's shared folder (data sets, tools): beside the checkout, else /work/shared; None if neither has it."
+    for base in (ROOT.parent / 'shared', Path('/work/shared')):
+        if (p := base.joinpath(*parts)).exists(): return p
+
+
 def free_port() -> int:
     "A TCP port free on 127.0.0.1 right now."
     with socket.socket() as s:

@@ -3,10 +3,10 @@ real processes and servers (127.0.0.1 only), and a model that refuses another da
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import httpx, pandas as pd, pytest, yaml
-from conftest import ROOT, BIN, free_port
+from conftest import ROOT, BIN, free_port, shared
 from test_serve import start, stop
 
-OMOP = ROOT.parent / 'shared' / 'data' / 'omop-synthea27nj.zip'
+OMOP = shared('data', 'omop-synthea27nj.zip')
 TINY = 'hpo: {n_trials: 2, algorithms: [lightgbm]}\ncross_validation: {n_splits: 2}\nevaluation: {bootstrap: 50}\nmlflow: {enabled: false}\n'
 
 def payload(rows: pd.DataFrame) -> dict:
@@ -18,7 +18,7 @@ def payload(rows: pd.DataFrame) -> dict:
 @pytest.fixture(scope='module')
 def omop(tmp_path_factory):
     "The OMOP sample imported, checked, featurised and trained on, as the README's commands do it."
-    if not OMOP.exists(): pytest.fail(f'{OMOP}: the OMOP sample is missing (see ../shared/data/README.md)')
+    if not OMOP: pytest.fail('omop-synthea27nj.zip: the OMOP sample is missing from ../shared/data/ (see its README.md)')
     d = tmp_path_factory.mktemp('omop')
     run = lambda *a: subprocess.run([str(BIN/'clinical-ml'), *map(str, a)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     r = run('import', 'omop', OMOP, '--spec', 'config/schemas/omop-synthea.yaml', '--output', d/'years')

@@ -7,7 +7,7 @@ for python:3.11-slim-bookworm, since no registry is reachable); compose v2 is th
 import json, os, re, secrets, shutil, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest, yaml
-from conftest import ROOT, BIN, free_port
+from conftest import ROOT, BIN, free_port, shared
 
 DOCKER = ROOT / 'docker'
 IMAGES = {'serving': 'clinical-ml-serving:latest', 'training': 'clinical-ml-training:latest'}
@@ -66,8 +66,7 @@ def test_images_are_slim_non_root_and_the_serving_one_has_a_healthcheck():
 # ---- the engine, compose v1 and v2 ----------------------------------------------------------------------------------
 
 def engine_script() -> Path:
-    for p in (ROOT.parent / 'shared' / 'tools' / 'docker-engine.sh', Path('/work/shared/tools/docker-engine.sh')):
-        if p.exists(): return p
+    if p := shared('tools', 'docker-engine.sh'): return p
     pytest.fail('no docker-engine.sh beside the checkout (../shared/tools/) or in /work/shared/tools: it starts the Docker engine')
 
 
@@ -186,7 +185,7 @@ def stack(request, images):
     "The compose stack up (training done, serving healthy), torn down with `down -v` after the tests."
     cmd, cenv = request.getfixturevalue(f'compose_{request.param}')
     project = f'cmltest{request.param}{os.getpid()}'
-    env = {**cenv, 'MLFLOW_PORT': str(free_port()), 'SERVING_PORT': str(free_port()), 'API_KEY': secrets.token_hex(16), 'PIPELINE_PROFILE': 'tiny'}
+    env = {**cenv, 'MLFLOW_PORT': str(free_port()), 'SERVING_PORT': str(free_port()), 'API_KEY': secrets.token_hex(16), 'PIPELINE_PROFILE': 'smoke'}
     base = [*cmd, '-p', project, '-f', DOCKER / 'docker-compose.yml']
     info = {'base': base, 'env': env, 'project': project, 'key': env['API_KEY'],
             'api': f"http://127.0.0.1:{env['SERVING_PORT']}", 'mlflow': f"http://127.0.0.1:{env['MLFLOW_PORT']}"}
