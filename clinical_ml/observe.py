@@ -70,8 +70,8 @@ class Observe:
         self.max_lag, self.lag, self.watcher = max_lag_ms / 1000, 0.0, None
 
     def adapt(self, lag: float):  # seconds the event loop ran late
-        "Take one lag sample into the smoothed lag: each sample weighs a quarter, so one stall (a garbage collection, a busy neighbour) is not overload, and a late loop is seen within a few samples."
-        self.lag += 0.25 * (lag - self.lag)
+        "Take one lag sample into the smoothed lag: each weighs a quarter and counts at most twice the limit, so one stall, however long (a reload, a garbage collection, a busy neighbour), refuses nothing, and a loop late sample after sample is refused from the third."
+        self.lag += 0.25 * (min(lag, 2 * self.max_lag) - self.lag)
 
     async def _watch(self, every: float = 0.01):
         "Sample the event loop's lag every `every` seconds: a sleep that wakes later than asked waited for the loop (while requests waited unread in the sockets)."
