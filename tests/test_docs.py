@@ -61,3 +61,22 @@ def test_readme_commands_run_as_written(tmp_path):
         r = subprocess.run(['bash', '-euo', 'pipefail', '-c', b], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, (b, r.stdout[-2000:], r.stderr[-3000:])
     assert '"probability"' in r.stdout and '"error"' in r.stdout  # the curl block: a prediction, and a per-item batch error
+
+
+def test_github_workflows_are_the_nbdev_pair_and_validate(tmp_path):
+    "Tests on push and the site to GitHub Pages (nbdev's conventional pair), valid against GitHub's workflow schema (check-jsonschema's vendored copy: offline); the site's address is where GitHub Pages serves this repository."
+    wf = sorted((ROOT / '.github' / 'workflows').glob('*.yaml'))
+    assert [p.name for p in wf] == ['deploy.yaml', 'test.yaml']
+    check = lambda *files: subprocess.run([str(BIN / 'check-jsonschema'), '--builtin-schema', 'vendor.github-workflows', *map(str, files)],
+                                          capture_output=True, text=True, timeout=120)
+    r = check(*wf)
+    assert r.returncode == 0, r.stdout + r.stderr
+    uses = {p.name: [s['uses'] for j in yaml.safe_load(p.read_text())['jobs'].values() for s in j['steps']] for p in wf}
+    assert uses == {'deploy.yaml': ['fastai/workflows/quarto-ghp@master'], 'test.yaml': ['fastai/workflows/nbdev-ci@master']}
+    (tmp_path / 'bad.yaml').write_text((ROOT / '.github' / 'workflows' / 'test.yaml').read_text().replace('steps:', 'stepz:'))
+    r = check(tmp_path / 'bad.yaml')
+    assert r.returncode == 1 and 'stepz' in r.stdout, r.stdout  # the check can fail
+    from nbdev.config import get_config
+    cfg = get_config(path=ROOT)
+    owner, repo = cfg.git_url.rstrip('/').split('/')[-2:]
+    assert (cfg.doc_host, cfg.doc_baseurl) == (f'https://{owner}.github.io', f'/{repo}')  # GitHub Pages of git_url: the README's links resolve there
