@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/default
 
-.PHONY: run lab test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench
+.PHONY: run lab test install export clean-nbs check-export check-clean nbtest docs-proc check-readme readme pytest hooks outputs bench docs preview quarto
 
 PROFILE ?= default
 
@@ -50,6 +50,19 @@ nbtest: $(STAMP)
 # nbdev's notebook processing for the docs site (the Quarto render itself cannot run here; see README).
 docs-proc: $(STAMP)
 	$(BIN)/python -c "from nbdev.serve import proc_nbs; print('processed notebooks into', proc_nbs(force=True))"
+
+# The docs site: Quarto renders the processed notebooks into _docs/ (nbdev_docs), or serves them with live reload.
+QUARTO_TOOLS ?= ../shared/tools/quarto
+quarto:  ## Quarto on PATH; where it is missing, installed offline from $(QUARTO_TOOLS) when that folder is there
+	@command -v quarto > /dev/null || { test -f $(QUARTO_TOOLS)/install.sh && bash $(QUARTO_TOOLS)/install.sh $(QUARTO_TOOLS)/quarto-1.7.34-src.tar.gz; } || \
+	  { echo "Quarto is not installed: 'pip install quarto-cli' or the installer from https://quarto.org/docs/get-started/ (1.5-1.7 work with nbdev 2.4)"; exit 1; }
+	@quarto --version
+
+docs: $(STAMP) quarto  ## render the docs site into _docs/
+	$(BIN)/nbdev_docs
+
+preview: $(STAMP) quarto  ## serve the docs site with live reload
+	$(BIN)/nbdev_preview
 
 check-readme: $(STAMP)
 	$(BIN)/python .ci/readme.py --check
