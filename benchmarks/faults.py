@@ -17,7 +17,7 @@ Scenarios:
   full_disk     generate and features writing to a full file system (a small tmpfs): exit 1, the error names the path,
                 nothing left in the output location
   overload      open-loop load at twice the capacity (the peak closed-loop throughput): 503 + Retry-After beyond the
-                worker's limit or lag target, p99 and error share; the same with count-only shedding and with none;
+                worker's limit or lag limit, p99 and error share; the same with count-only shedding and with none;
                 and at 0.8 of capacity
 """
 import argparse, asyncio, json, os, re, shutil, signal, subprocess, sys, tempfile, time
@@ -340,7 +340,7 @@ def full_disk(work: Path, model: Path, seconds: float) -> dict:
 def overload(work: Path, model: Path, seconds: float) -> dict:
     """The service's capacity (the peak of closed-loop runs at 10, 64 and 256 clients: it scores concurrent requests
     together, so more clients get more through), then open-loop load at twice that rate with shedding as configured,
-    with shedding by the request count alone (no lag target), and with no shedding; and at 0.8 of it, where shedding
+    with shedding by the request count alone (no lag limit), and with no shedding; and at 0.8 of it, where shedding
     should refuse (almost) nothing."""
     bodies = work / 'bodies.json'; bodies.write_text(json.dumps([SEED]))
     def load(url, **kw):

@@ -84,19 +84,19 @@ def test_resume_is_never_stale(tmp_path):
     train_cfg.write_text((ROOT / 'config' / 'training_config.yaml').read_text())
     cfg = yaml.safe_load(CONFIG.read_text()); cfg['stages']['train']['config'] = str(train_cfg)
     (tmp_path / 'p.yaml').write_text(yaml.safe_dump(cfg))
-    d, pipeline_ = tmp_path, lambda: pipeline(tmp_path / 'run', tmp_path / 'p.yaml', env, profile='smoke')
-    r = pipeline_()
+    rerun = lambda: pipeline(tmp_path / 'run', tmp_path / 'p.yaml', env, profile='smoke')
+    r = rerun()
     assert r.returncode == 0, r.stderr[-3000:]
-    r = pipeline_()
-    s = json.loads((d / 'run' / 'summary.json').read_text())['stages']
+    r = rerun()
+    s = json.loads((tmp_path / 'run' / 'summary.json').read_text())['stages']
     assert r.returncode == 0 and all(v['skipped'] for v in s.values()), s
     train_cfg.write_text(train_cfg.read_text().replace('min_sensitivity: 0.8', 'min_sensitivity: 0.75'))  # same file, new content
-    r = pipeline_()
+    r = rerun()
     assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((d / 'run' / 'summary.json').read_text())['stages']
+    s = json.loads((tmp_path / 'run' / 'summary.json').read_text())['stages']
     assert (s['generate']['skipped'], s['features']['skipped'], s['train']['skipped'], s['error_analysis']['skipped']) == (True, True, False, False), s
     assert 'changed: file:config' in r.stderr, r.stderr[-3000:]
-    rep = json.loads((d / 'run' / 'train' / 'train_report.json').read_text())
+    rep = json.loads((tmp_path / 'run' / 'train' / 'train_report.json').read_text())
     assert 'sensitivity >= 0.75' in rep['threshold']['explanation']
 
 
