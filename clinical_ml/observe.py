@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 # %% auto #0
 __all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'LOOP_LAG', 'RELOADS', 'STORE_ERRORS', 'access',
-           'log', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
+           'log', 'LATE_RUN', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
 
 # %% ../nbs/05b_observe.ipynb #8573685e
 REGISTRY = CollectorRegistry()
@@ -56,6 +56,7 @@ def metrics_text() -> bytes:
 # %% ../nbs/05b_observe.ipynb #6bb74c60
 log = logging.getLogger('clinical_ml.serve')
 
+LATE_RUN = 3  # late lag samples in a row (about 90 ms of standing lateness at least) that mean overload
 UNSHED = ('/health', '/metrics')  # always answered: probes and scrapes must see an overloaded worker as it is
 _SHED_BODY = json.dumps({'detail': 'overloaded: this worker is at its limit of requests; retry after the Retry-After seconds'}).encode()
 
@@ -64,14 +65,14 @@ class Observe:
     def __init__(self, app,
                  limit: int = 20 * 2**20,  # the largest body in bytes
                  max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
-                 max_lag_ms: float = 20,  # while the event loop's smoothed lag is above it, new requests are answered 503 + Retry-After (0: off)
+                 max_lag_ms: float = 20,  # while the event loop has run later than this sample after sample, new requests are answered 503 + Retry-After (0: off)
                 ):
         self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
-        self.max_lag, self.lag, self.watcher = max_lag_ms / 1000, 0.0, None
+        self.max_lag, self.late, self.watcher = max_lag_ms / 1000, 0, None
 
     def adapt(self, lag: float):  # seconds the event loop ran late
-        "Take one lag sample into the smoothed lag: each weighs a quarter and counts at most twice the limit, so one stall, however long (a reload, a garbage collection, a busy neighbour), refuses nothing, and a loop late sample after sample is refused from the third."
-        self.lag += 0.25 * (min(lag, 2 * self.max_lag) - self.lag)
+        "Count the samples in a row over the limit: one in time ends the run, so one stall, however long (a reload, a garbage collection), and bursts the loop catches up between refuse nothing."
+        self.late = self.late + 1 if lag > self.max_lag else 0
 
     async def _watch(self, every: float = 0.01):
         "Sample the event loop's lag every `every` seconds: a sleep that wakes later than asked waited for the loop (while requests waited unread in the sockets)."
@@ -82,15 +83,15 @@ class Observe:
             self.adapt(lag); LOOP_LAG.observe(lag)
 
     def overloaded(self) -> str | None:
-        "Why a new request is refused now, if it is: the worker holds its limit of requests (`inflight`), or its loop runs later than `max_lag_ms` (`lag`)."
+        "Why a new request is refused now, if it is: the worker holds its limit of requests (`inflight`), or its loop has run later than `max_lag_ms` for `LATE_RUN` samples in a row (`lag`)."
         if self.inflight >= self.max_inflight: return 'inflight'
-        if self.max_lag and self.lag > self.max_lag: return 'lag'
+        if self.max_lag and self.late >= LATE_RUN: return 'lag'
         return None
 
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         if self.max_lag > 0 and (self.watcher is None or self.watcher.done()):  # one watcher per event loop (a test client's loop ends)
-            self.lag, self.watcher = 0.0, asyncio.get_running_loop().create_task(self._watch())
+            self.late, self.watcher = 0, asyncio.get_running_loop().create_task(self._watch())
         if (why := self.overloaded()) and scope['path'] not in UNSHED:  # the cheapest answer there is: no routing, no body read
             await send({'type': 'http.response.start', 'status': 503, 'headers': [(b'content-type', b'application/json'), (b'retry-after', b'1'),
                                                                                  (b'content-length', str(len(_SHED_BODY)).encode())]})
