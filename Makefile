@@ -25,7 +25,7 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
-test: $(STAMP) check-export check-clean nbtest docs-proc check-readme pytest  ## what CI runs
+test: $(STAMP) check-export check-clean nbtest check-readme docs pytest  ## what CI runs
 	@echo "make test: all checks passed"
 
 export: $(STAMP)
@@ -47,19 +47,22 @@ check-clean: $(STAMP)
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 1 --timing
 
-# nbdev's notebook processing for the docs site (the Quarto render itself cannot run here; see README).
+# nbdev's notebook processing for the docs site alone (make docs does it and renders the site).
 docs-proc: $(STAMP)
 	$(BIN)/python -c "from nbdev.serve import proc_nbs; print('processed notebooks into', proc_nbs(force=True))"
 
 # The docs site: Quarto renders the processed notebooks into _docs/ (nbdev_docs), or serves them with live reload.
 QUARTO_TOOLS ?= ../shared/tools/quarto
-quarto:  ## Quarto on PATH; where it is missing, installed offline from $(QUARTO_TOOLS) when that folder is there
-	@command -v quarto > /dev/null || { test -f $(QUARTO_TOOLS)/install.sh && bash $(QUARTO_TOOLS)/install.sh $(QUARTO_TOOLS)/quarto-1.7.34-src.tar.gz; } || \
+quarto:  ## Quarto on PATH; where it is missing, installed offline from $(QUARTO_TOOLS) when that folder is there (npm from Debian if needed)
+	@command -v quarto > /dev/null || { test -f $(QUARTO_TOOLS)/install.sh && \
+	  { command -v npm > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm > /dev/null; }; } && \
+	  bash $(QUARTO_TOOLS)/install.sh $(QUARTO_TOOLS)/quarto-1.7.34-src.tar.gz; } || \
 	  { echo "Quarto is not installed: 'pip install quarto-cli' or the installer from https://quarto.org/docs/get-started/ (1.5-1.7 work with nbdev 2.4)"; exit 1; }
 	@quarto --version
 
-docs: $(STAMP) quarto  ## render the docs site into _docs/
-	$(BIN)/nbdev_docs
+docs: $(STAMP) quarto  ## render the docs site into _docs/ (README.md stays as .ci/readme.py writes it: nbdev_docs would rewrite it its own way)
+	@tmp=$$(mktemp) && cp README.md $$tmp && { time $(BIN)/nbdev_docs; rc=$$?; cp $$tmp README.md; rm -f $$tmp; exit $$rc; }
+	@echo "rendered $$(ls _docs/*.html | wc -l) pages into _docs/"
 
 preview: $(STAMP) quarto  ## serve the docs site with live reload
 	$(BIN)/nbdev_preview

@@ -21,6 +21,7 @@ def build() -> str:
     meta = yaml.safe_load(front.group(1)) if front else {}
     body = body[front.end():] if front else body
     head = f"# {meta.get('title', cfg.lib_name)}\n\n" + (f"> {meta['description']}\n\n" if 'description' in meta else '')
+    body = body.replace('```{mermaid}', '```mermaid')  # Quarto draws `{mermaid}` blocks; GitHub draws `mermaid` ones
     return head + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
 if __name__ == '__main__':
