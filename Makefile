@@ -52,7 +52,8 @@ docs-proc: $(STAMP)
 	$(BIN)/python -c "from nbdev.serve import proc_nbs; print('processed notebooks into', proc_nbs(force=True))"
 
 # The docs site: Quarto renders the processed notebooks into _docs/ (nbdev_docs), or serves them with live reload.
-QUARTO_TOOLS ?= ../shared/tools/quarto
+# The shared tools beside the checkout, or where a clone elsewhere finds them.
+QUARTO_TOOLS ?= $(firstword $(wildcard ../shared/tools/quarto /work/shared/tools/quarto) ../shared/tools/quarto)
 quarto:  ## Quarto on PATH; where it is missing, installed offline from $(QUARTO_TOOLS) when that folder is there (npm from Debian if needed)
 	@command -v quarto > /dev/null || { test -f $(QUARTO_TOOLS)/install.sh && \
 	  { command -v npm > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm > /dev/null; }; } && \
