@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_observe.ipynb #3068a50d
 from __future__ import annotations
-import asyncio, json, logging, os, time, uuid
+import asyncio, json, logging, os, threading, time, uuid
 from datetime import datetime, timezone
 
 from fastapi.responses import JSONResponse
@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 # %% auto #0
 __all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'LOOP_LAG', 'RELOADS', 'STORE_ERRORS', 'access',
-           'log', 'LATE_RUN', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'Observe']
+           'lag_exempt', 'log', 'LATE_RUN', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'LagExempt',
+           'Observe']
 
 # %% ../nbs/05b_observe.ipynb #8573685e
 REGISTRY = CollectorRegistry()
@@ -53,6 +54,18 @@ def metrics_text() -> bytes:
         return generate_latest(r)
     return generate_latest(REGISTRY)
 
+# %% ../nbs/05b_observe.ipynb #da386d8b
+class LagExempt:
+    "Counts the model loads under way in this process: while one is, a late event loop is the worker's own bounded work (a load in a thread holds the GIL), not a queue of requests."
+    def __init__(self): self.n, self.lock = 0, threading.Lock()
+    def __enter__(self):
+        with self.lock: self.n += 1
+    def __exit__(self, *exc):
+        with self.lock: self.n -= 1
+    def __bool__(self): return self.n > 0
+
+lag_exempt = LagExempt()  # `with lag_exempt:` around a model load; `Observe` counts no lag sample taken meanwhile as late
+
 # %% ../nbs/05b_observe.ipynb #6bb74c60
 log = logging.getLogger('clinical_ml.serve')
 
@@ -71,8 +84,8 @@ class Observe:
         self.max_lag, self.late, self.watcher = max_lag_ms / 1000, 0, None
 
     def adapt(self, lag: float):  # seconds the event loop ran late
-        "Count the samples in a row over the limit: one in time ends the run, so one stall, however long (a reload, a garbage collection), and bursts the loop catches up between refuse nothing."
-        self.late = self.late + 1 if lag > self.max_lag else 0
+        "Count the samples in a row over the limit: one in time ends the run, so one stall, however long (a garbage collection), and bursts the loop catches up between refuse nothing; samples during a model load (`lag_exempt`) do not count."
+        self.late = self.late + 1 if lag > self.max_lag and not lag_exempt else 0  # a model load's lateness is not overload
 
     async def _watch(self, every: float = 0.01):
         "Sample the event loop's lag every `every` seconds: a sleep that wakes later than asked waited for the loop (while requests waited unread in the sockets)."

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from . import features, schema
-from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, setup_logging, access, metrics_text
+from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, lag_exempt, setup_logging, access, metrics_text
 from .store import Store, StoreUnavailable, build_store
 
 # %% auto #0
@@ -182,7 +182,7 @@ def install(state: State,  # this worker's state
 def load_all(state: State) -> State:
     "Load champion (and challenger) from the settings into `state`; record the error instead of raising."
     try:
-        champ, chal = _load(state.settings)
+        with lag_exempt: champ, chal = _load(state.settings)  # the loop runs late meanwhile: not overload
         install(state, champ, chal)
         log.info(json.dumps({'event': 'model_loaded', 'name': champ.name, 'version': champ.version,
                              'challenger': chal.version if chal else None}))
@@ -244,10 +244,11 @@ def trigger_reload(state: State,  # this worker's state
     "Load and check the configured model(s) in this worker, swap, then publish a new generation for the others; `ReloadRefused` leaves the old ones serving."
     s = state.settings
     try:
-        try: champ, chal = _load(s)
-        except Exception as e: raise ReloadRefused('load_failed', f'{type(e).__name__}: {e}') from None
-        check_candidate(champ, state.champion, accept_spec_change)
-        if chal is not None: check_candidate(chal, state.challenger, accept_spec_change)
+        with lag_exempt:  # loading and the canary make the loop late meanwhile: not overload
+            try: champ, chal = _load(s)
+            except Exception as e: raise ReloadRefused('load_failed', f'{type(e).__name__}: {e}') from None
+            check_candidate(champ, state.champion, accept_spec_change)
+            if chal is not None: check_candidate(chal, state.challenger, accept_spec_change)
     except ReloadRefused as e:
         RELOADS.labels('refused', e.kind).inc()
         _write_reload(s, max(_read_generation(s), state.generation), {'ok': False, 'reason': str(e), 'kind': e.kind, 'at': datetime.now(timezone.utc).isoformat()})
