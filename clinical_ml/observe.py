@@ -69,7 +69,7 @@ lag_exempt = LagExempt()  # `with lag_exempt:` around a model load; `Observe` co
 # %% ../nbs/05b_observe.ipynb #6bb74c60
 log = logging.getLogger('clinical_ml.serve')
 
-LATE_RUN = 3  # late lag samples in a row (about 90 ms of standing lateness at least) that mean overload
+LATE_RUN = 5  # late lag samples in a row (about 150 ms of standing lateness at least) that mean overload
 UNSHED = ('/health', '/metrics')  # always answered: probes and scrapes must see an overloaded worker as it is
 _SHED_BODY = json.dumps({'detail': 'overloaded: this worker is at its limit of requests; retry after the Retry-After seconds'}).encode()
 
