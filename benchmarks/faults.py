@@ -16,7 +16,7 @@ Scenarios:
                 the ones before are skipped, the run completes
   full_disk     generate and features writing to a full file system (a small tmpfs): exit 1, the error names the path,
                 nothing left in the output location
-  overload      open-loop load at twice the capacity (the peak closed-loop throughput): 503 + Retry-After beyond the
+  overload      open-loop load at twice the capacity (the peak closed-loop throughput within the in-flight cap): 503 + Retry-After beyond the
                 worker's limit or lag limit, p99 and error share; the same with count-only shedding and with none;
                 and at 0.8 of capacity
 """
@@ -28,6 +28,7 @@ import numpy as np, psutil
 sys.path.insert(0, str(Path(__file__).parent))
 from _load import Closed, exchange, requests_of
 from _measure import RESULTS, machine
+from clinical_ml.serve import Settings
 
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
@@ -338,8 +339,8 @@ def full_disk(work: Path, model: Path, seconds: float) -> dict:
 
 
 def overload(work: Path, model: Path, seconds: float) -> dict:
-    """The service's capacity (the peak of closed-loop runs at 10, 64 and 256 clients: it scores concurrent requests
-    together, so more clients get more through), then open-loop load at twice that rate with shedding as configured,
+    """The service's capacity (the peak of closed-loop runs at 10 and 64 clients, 64 being one worker's in-flight cap;
+    a run at 256 shows what more requests in flight would buy), then open-loop load at twice that rate with shedding as configured,
     with shedding by the request count alone (no lag limit), and with no shedding; and at 0.8 of it, where shedding
     should refuse (almost) nothing."""
     bodies = work / 'bodies.json'; bodies.write_text(json.dumps([SEED]))
@@ -350,7 +351,12 @@ def overload(work: Path, model: Path, seconds: float) -> dict:
     srv = Server(work, {'MODEL_DIR': str(model), 'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'})  # capacity: what it answers with nothing refused
     try: out = {'saturation': {f'clients_{c}': load(srv.url, clients=c) for c in (10, 64, 256)}}
     finally: srv.stop()
-    out['capacity_rps'] = max(round(r['ok'] / r['seconds'], 1) for r in out['saturation'].values())
+    # Capacity is the peak at no more clients than one worker's in-flight cap: 256 clients get more through (bigger
+    # batches, p50 ~60 ms) only by holding more requests than the configured service admits, so rates measured there
+    # (4,562 req/s in one CI run against 3,904 at 64) are not what the service as configured can answer.
+    cap = Settings.model_fields['max_inflight'].default
+    out['capacity_rps'] = max(round(r['ok'] / r['seconds'], 1) for k, r in out['saturation'].items() if r['clients'] <= cap)
+    out['capacity_clients_at_most'] = cap
     runs = (('shedding', 2, {}), ('count_only', 2, {'MAX_LAG_MS': '0'}), ('no_shedding', 2, {'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'}),
             ('shedding_at_0.8', 0.8, {}))
     for name, times, env in runs:
