@@ -61,12 +61,12 @@ quarto:  ## Quarto on PATH; where it is missing, installed offline from $(QUARTO
 	  { echo "Quarto is not installed: 'pip install quarto-cli' or the installer from https://quarto.org/docs/get-started/ (1.5-1.7 work with nbdev 2.4)"; exit 1; }
 	@quarto --version
 
-docs: $(STAMP) quarto  ## render the docs site into _docs/ (README.md stays as .ci/readme.py writes it: nbdev_docs would rewrite it its own way)
-	@tmp=$$(mktemp) && cp README.md $$tmp && { time $(BIN)/nbdev_docs; rc=$$?; cp $$tmp README.md; rm -f $$tmp; exit $$rc; }
+docs: $(STAMP) quarto  ## render the docs site into _docs/ (README.md stays as .ci/readme.py writes it: nbdev_docs would rewrite it its own way; the .qmd pages run their code in this project's Python)
+	@tmp=$$(mktemp) && cp README.md $$tmp && { time QUARTO_PYTHON=$(CURDIR)/$(BIN)/python $(BIN)/nbdev_docs; rc=$$?; cp $$tmp README.md; rm -f $$tmp; exit $$rc; }
 	@echo "rendered $$(ls _docs/*.html | wc -l) pages into _docs/"
 
 preview: $(STAMP) quarto  ## serve the docs site with live reload
-	$(BIN)/nbdev_preview
+	QUARTO_PYTHON=$(CURDIR)/$(BIN)/python $(BIN)/nbdev_preview
 
 check-readme: $(STAMP)
 	$(BIN)/python .ci/readme.py --check

@@ -338,18 +338,18 @@ def full_disk(work: Path, model: Path, seconds: float) -> dict:
     finally: subprocess.run(['umount', '-l', str(mnt)])
 
 
-def overload(work: Path, model: Path, seconds: float) -> dict:
+def overload(work: Path, model: Path, seconds: float, compare: bool = True) -> dict:
     """The service's capacity (the peak of closed-loop runs at 10 and 64 clients, 64 being one worker's in-flight cap;
     a run at 256 shows what more requests in flight would buy), then open-loop load at twice that rate with shedding as configured,
     with shedding by the request count alone (no lag limit), and with no shedding; and at 0.8 of it, where shedding
-    should refuse (almost) nothing."""
+    should refuse (almost) nothing. `compare=False` leaves out what only informs (256 clients, count-only shedding)."""
     bodies = work / 'bodies.json'; bodies.write_text(json.dumps([SEED]))
     def load(url, **kw):
         args = [sys.executable, Path(__file__).parent / '_load.py', '--url', url + '/predict', '--bodies', bodies, '--seconds', seconds, '--warmup', 2]
         for k, v in kw.items(): args += [f'--{k}', v]
         return json.loads(subprocess.run(list(map(str, args)), check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     srv = Server(work, {'MODEL_DIR': str(model), 'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'})  # capacity: what it answers with nothing refused
-    try: out = {'saturation': {f'clients_{c}': load(srv.url, clients=c) for c in (10, 64, 256)}}
+    try: out = {'saturation': {f'clients_{c}': load(srv.url, clients=c) for c in (10, 64, 256)[:None if compare else 2]}}
     finally: srv.stop()
     # Capacity is the peak at no more clients than one worker's in-flight cap: 256 clients get more through (bigger
     # batches, p50 ~60 ms) only by holding more requests than the configured service admits, so rates measured there
@@ -360,6 +360,7 @@ def overload(work: Path, model: Path, seconds: float) -> dict:
     runs = (('shedding', 2, {}), ('count_only', 2, {'MAX_LAG_MS': '0'}), ('no_shedding', 2, {'MAX_INFLIGHT': '1000000', 'MAX_LAG_MS': '0'}),
             ('shedding_at_0.8', 0.8, {}))
     for name, times, env in runs:
+        if name == 'count_only' and not compare: continue
         srv = Server(work, {'MODEL_DIR': str(model), **env})
         try:
             rate = round(times * out['capacity_rps'], 1)

@@ -12,12 +12,14 @@ import pytest, yaml
 from conftest import ROOT, BIN
 
 SECTIONS = ['Get started', 'Data', 'Features', 'Training', 'Serving', 'Operations', 'Reference']
+RESULTS = ROOT / 'benchmarks' / 'results'
 
 
 @pytest.fixture(scope='module')
 def site() -> Path:
-    "The rendered site, `_docs/` (`make test` renders it before pytest; rendered here when missing or older than a notebook or the site's config)."
-    docs, srcs = ROOT / '_docs', [*(ROOT / 'nbs').glob('*.ipynb'), *(ROOT / 'nbs').glob('*.yml'), ROOT / 'settings.ini']
+    "The rendered site, `_docs/` (`make test` renders it before pytest; rendered here when missing or older than a notebook, a page, the site's config or a benchmark result)."
+    docs = ROOT / '_docs'
+    srcs = [*(ROOT / 'nbs').glob('*.ipynb'), *(ROOT / 'nbs').glob('*.qmd'), *(ROOT / 'nbs').glob('*.yml'), ROOT / 'settings.ini', *RESULTS.glob('*')]
     if not (docs / 'index.html').exists() or (docs / 'index.html').stat().st_mtime < max(p.stat().st_mtime for p in srcs):
         r = subprocess.run(['make', 'docs'], cwd=ROOT, capture_output=True, text=True, timeout=1800)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -43,12 +45,12 @@ class Page(HTMLParser):
 
 
 
-def test_sidebar_is_in_sections_and_holds_every_notebook_once():
+def test_sidebar_is_in_sections_and_holds_every_notebook_and_page_once():
     side = yaml.safe_load((ROOT / 'nbs' / 'sidebar.yml').read_text())['website']['sidebar']['contents']
     assert [x['section'] for x in side] == SECTIONS
     listed = [n for x in side for n in x['contents']]
-    assert sorted(listed) == sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb')), listed  # each exactly once
-    assert side[0]['contents'] == ['index.ipynb']
+    assert sorted(listed) == sorted(p.name for p in (ROOT / 'nbs').glob('*') if p.suffix in ('.ipynb', '.qmd')), listed  # each exactly once
+    assert side[0]['contents'] == ['index.ipynb', 'get_started.qmd']
 
 
 def test_notebooks_open_as_documents():
@@ -121,6 +123,29 @@ def test_no_broken_internal_link_or_anchor(site):
     assert not broken, broken[:30]
 
 
+def test_pages_drawn_from_the_results_show_what_was_measured(site):
+    "Get started, the example report and the benchmarks are drawn from benchmarks/results/ when the site renders: their figures are on the pages, none is written in the pages' sources, and the plots are drawn."
+    gs, rep = json.loads((RESULTS / 'get_started.json').read_text()), json.loads((RESULTS / 'example_report.json').read_text())
+    meds, faults = json.loads((RESULTS / 'meds_1m.json').read_text()), json.loads((RESULTS / 'faults.json').read_text())['scenarios']['overload']
+    html = {n: (site / f'{n}.html').read_text() for n in ('get_started', 'example_report', 'benchmarks')}
+    run = gs['steps'][0]
+    assert run['command'] == 'make run' and run['returncode'] == 0 and all(s.get('returncode', 0) == 0 for s in gs['steps']), gs['steps']
+    shown = {'get_started': [f"{gs['summary']['test']['roc_auc']:.4f}", run['output'][-1].strip().split(':')[0], '"probability": '],
+             'example_report': [f"ROC-AUC {rep['overall']['roc_auc']:.3f}", f"{rep['worst_slice']['slice']} = {rep['worst_slice']['value']}"],
+             'benchmarks': [f"{meds['ratio_seconds']:.1f}×", f"{faults['capacity_rps']:,.0f} req/s", f"{faults['shedding']['p99_ms']:,.0f} ms"]}
+    for name, figures in shown.items():
+        src = (ROOT / 'nbs' / f'{name}.qmd').read_text()
+        for f in figures:
+            assert f in html[name], (name, f)
+            assert f not in src, (name, f, 'written in the source, not drawn from the results')
+    from PIL import Image
+    imgs = re.findall(r'<img src="([^"]+\.png)"', html['benchmarks'])
+    assert len(imgs) >= 3, imgs
+    for i in imgs:
+        im = Image.open(site / unquote(i)).convert('L')
+        assert len(im.getcolors(2**16) or range(2**16)) > 20, i  # a drawn plot, not a blank image
+
+
 @pytest.fixture(scope='module')
 def served(site):
     "The site over HTTP on 127.0.0.1 (Quarto's search reads search.json by fetch, which file:// forbids)."
@@ -136,15 +161,17 @@ def served(site):
     ('index.html', 'clinical-ml', ['make run', '<svg']),  # the home page draws its data-flow diagram (Mermaid, in the browser)
     ('features.html', 'Temporal features', ['compute_features']),
     ('serve.html', 'Serving', ['create_app', '/predict']),
+    ('benchmarks.html', 'Benchmarks', ['benchmarks_files/figure-html/', 'MEDS-Tab']),  # a page drawn from the results, with its plots
 ])
 def test_pages_draw_in_chromium(served, chromium, tmp_path, page, title, expect):
-    "What a reader needs on the home page, a stage page and the API page: the title, the sidebar in sections, a figure (home) or rendered signatures; and a screenshot that is not blank."
+    "What a reader needs on the home page, a stage page, the API page and the benchmarks: the title, the sidebar in sections, a figure (home, benchmarks) or rendered signatures; and a screenshot that is not blank."
     shot = tmp_path / page.replace('.html', '.png')
     dom, log = chromium(f'{served}/{page}', screenshot=shot)
     assert re.search(rf'<h1 class="title">{re.escape(title)}</h1>', dom), dom[:3000]
     assert 'id="quarto-sidebar"' in dom and all(f'>{s}<' in dom for s in SECTIONS), 'the sidebar in sections'
     for e in expect: assert e in dom, e
     if page == 'index.html': assert re.search(r'<svg[^>]*id="mermaid', dom) and 'features' in dom, 'the diagram drawn as SVG'
+    elif page == 'benchmarks.html': assert len(re.findall(r'<img src="benchmarks_files/figure-html/[^"]+\.png"', dom)) >= 3, 'the plots'
     else:  # show_doc's heading (with the anchor link the page's script adds), then the signature as highlighted code
         sigs = re.findall(r'<h3 class="anchored" data-anchor-id="(\w+)">\1<a class="anchorjs-link[^>]*></a></h3>\s*<div class="sourceCode"[^>]*>'
                           r'<pre[^>]*><code[^>]*><span[^>]*><a[^>]*></a><span class="kw">(?:def|class)</span> \1\b', dom)
