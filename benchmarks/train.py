@@ -16,32 +16,41 @@ import numpy as np, yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import run_tree, save, train_cli
 
-def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, seed: int = 0) -> dict:
-    "FLAML on our run's training pool (every feature column), for each budget; its test scores beside ours, paired."
-    import pandas as pd, pyarrow.parquet as pq
-    from flaml import AutoML
+def STAT(y, p):
+    "The figures every side-by-side reports."
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+    from clinical_ml.metrics import ece
+    return dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), ece=ece(y, p), brier=brier_score_loss(y, p))
+
+def same_split(work: Path, cfg_path: str) -> dict:
+    "Our run's split, read back: the training pool and the test rows with every feature column, and our test predictions, checked to be of those rows."
+    import pandas as pd, pyarrow.parquet as pq
     from clinical_ml import layout
-    from clinical_ml.cluster import available_cpus, limit_threads
     from clinical_ml.config import load_config
-    from clinical_ml.metrics import bootstrap, ece, paired
     from clinical_ml.split import make_split
     from clinical_ml.train import KEY_COLS
-    limit_threads()
     cfg = load_config(cfg_path); cv = cfg['cross_validation']
     fdir = work / 'out' / 'features'
     keys = layout.read_columns(fdir, KEY_COLS)
     sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
     cols = [c for c in pq.read_schema(layout.parts(fdir)[0]).names if c not in KEY_COLS]
-    Xp, yp = layout.read_columns(fdir, cols, sp.pool), keys['target'].to_numpy(int)[sp.pool]
     test = keys[sp.test].reset_index(drop=True)
-    Xt = layout.read_columns(fdir, cols, sp.test)
     ours = pd.read_parquet(work / 'out' / 'model' / 'predictions.parquet')
     ours = test[['patient_id', 'year']].astype({'year': 'int64'}).merge(ours.astype({'year': 'int64'}), on=['patient_id', 'year'], how='left')
     y, p_ours = test['target'].to_numpy(int), ours['probability'].to_numpy(float)
     assert not np.isnan(p_ours).any() and (ours['target'].to_numpy(int) == y).all(), 'our predictions do not match the test rows'
-    stat = lambda y, p: dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), ece=ece(y, p), brier=brier_score_loss(y, p))
-    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(cols), ours=bootstrap(stat, y, p_ours, n_boot=500, seed=seed), flaml={})
+    return dict(Xp=layout.read_columns(fdir, cols, sp.pool), yp=keys['target'].to_numpy(int)[sp.pool], Xt=layout.read_columns(fdir, cols, sp.test),
+                y=y, p_ours=p_ours, cols=cols)
+
+def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, seed: int = 0) -> dict:
+    "FLAML on our run's training pool (every feature column), for each budget; its test scores beside ours, paired."
+    from flaml import AutoML
+    from clinical_ml.cluster import available_cpus, limit_threads
+    from clinical_ml.metrics import bootstrap, paired
+    limit_threads()
+    d = same_split(work, cfg_path)
+    Xp, yp, Xt, y, p_ours, stat = d['Xp'], d['yp'], d['Xt'], d['y'], d['p_ours'], STAT
+    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(stat, y, p_ours, n_boot=500, seed=seed), flaml={})
     for b in budgets:
         secs = float(our_seconds) if b == 'same' else float(b)
         t = time.perf_counter()

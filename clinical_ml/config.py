@@ -59,11 +59,13 @@ class Hpo(_Section):
     "The Optuna search over the boosting libraries and their hyper-parameters."
     enabled: bool = Field(True, description='False: the first algorithm with its defaults')
     n_trials: int = Field(20, ge=1, description='Optuna trials (a resumed study runs only the missing ones)')
-    timeout_minutes: float = Field(8.0, gt=0, description='wall-clock bound of the search')
+    timeout_minutes: Optional[float] = Field(8.0, gt=0, description='deadline of the search; null: none, the search is bounded by `n_trials` alone and the same seed gives the same model')
     algorithms: list[Literal['lightgbm', 'xgboost', 'catboost']] = Field(list(ALGORITHMS), min_length=1, description='libraries searched')
     metric: Literal['roc_auc', 'pr_auc'] = Field('roc_auc', description='what the search maximises')
     max_rows: int = Field(300_000, ge=1000, description='rows of the pool (whole patients) the search uses')
     study_name: Optional[str] = Field(None, description='default: derived from the data and the config')
+    linear: bool = Field(True, description='the regularised logistic regression is a candidate beside the libraries (see `train.candidate_list`)')
+    simpler_within: float = Field(0.002, ge=0, description='a simpler candidate is the champion when the best is ahead of it by at most this out of fold, with a paired 95% interval including 0')
 
 class CrossValidation(_Section):
     "The temporal, patient-grouped split."
@@ -81,7 +83,7 @@ class Labels(_Section):
 
 class Calibration(_Section):
     "How scores become probabilities."
-    method: Literal['auto', 'isotonic', 'sigmoid', 'none'] = Field('auto', description='auto: the lower cross-validated Brier score')
+    method: Literal['auto', 'sigmoid', 'beta', 'isotonic', 'none'] = Field('auto', description='auto: the lowest cross-validated log-loss of sigmoid, beta and isotonic (each keeps the scores\' order)')
 
 class Threshold(_Section):
     "How the decision threshold is chosen, on validation predictions."

@@ -374,6 +374,14 @@ def summary_markdown(res: dict) -> str:
              f"- Calibration: ECE {o['ece']:.4f}.",
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
              f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
+    cand = res.get('candidates')
+    if cand:
+        bound = {'trials': f"all its {res['hpo'].get('n_trials')} trials", 'time': f"its deadline of {res['hpo'].get('timeout_minutes')} min"}.get(res['hpo'].get('bounded_by'))
+        lines += ['## How the model was chosen', '', f"Candidates judged on the same out-of-fold predictions of the training sample ({cand['metric']}"
+                  + (f"; the search ran {res['hpo'].get('trials')} trials and ended at {bound}" if bound else '') + '):', '',
+                  '| candidate | out-of-fold ROC-AUC | out-of-fold PR-AUC | seconds |', '|---|---|---|---|']
+        lines += [f"| {r['name']}{' (champion)' if r['name'] == cand['champion'] else ''} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['seconds']} |" for r in cand['table']]
+        lines += ['', f"Champion: {cand['why']}.", '']
     if res.get('small_data'):
         lines += ['## What small data decided', '', 'Training checked what each step needs and, where the data could not give it, did this instead:', '']
         lines += [f"- **{d['step']}**: {d['why']}." for d in res['small_data']] + ['']
@@ -427,6 +435,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
         res['oracle'] = discrimination(y, df['p_true'].to_numpy(float))
     rec = model.spec.record
     res['dataset'], res['small_data'] = dict(name=rec.name, spec=rec.fingerprint, target=rec.target.meaning), metrics.get('small_data', [])
+    res['candidates'], res['hpo'] = metrics.get('candidates'), metrics.get('hpo', {})
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
     res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
     res['diagnosis_year'] = diagnosis_year(metrics)
@@ -451,7 +460,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     layout.write_text(output / layout.REPORT_HTML, layout.html_page('clinical-ml error analysis', blocks))
     layout.write_text(output / layout.REPORT_MD, md)
     worst = res['slices'].dropna(subset=['roc_auc']).head(1)
-    key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr,
+    key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr, candidates=res['candidates'],
                diagnosis_year={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in dy.items()},
                worst_slice=worst.iloc[0][['slice', 'value', 'support', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi']].to_dict() if len(worst) else None,
                recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1))

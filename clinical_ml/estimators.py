@@ -17,7 +17,7 @@ from .cluster import available_cpus
 
 # %% auto #0
 __all__ = ['MANY_CATEGORIES', 'log', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
-           'model_pipeline', 'expand_labels', 'fit_pipeline']
+           'model_pipeline', 'expand_labels', 'fit_pipeline', 'blend_logits', 'Blend']
 
 # %% ../nbs/03c_estimators.ipynb #9461a449
 MANY_CATEGORIES = 4  # a categorical feature with more categories than this is target-encoded (sites, payers), fewer one-hot/ordinal
@@ -132,3 +132,28 @@ def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: in
     pipe.fit(X, y, **({} if sw is None else {'model__sample_weight': sw}))
     if imbalance['method'] == 'smote': log.info('fit with SMOTE on %s rows in %.1f s', f'{len(X):,}', time.perf_counter() - t)
     return pipe
+
+# %% ../nbs/03c_estimators.ipynb #8d385264
+def blend_logits(ps: list,  # each member's P(y = 1), arrays of one length
+                 weights: list,  # non-negative weights, one per member (summing to 1)
+                ) -> np.ndarray:
+    "The blend's P(y = 1): the logistic of the weighted sum of the members' log-odds."
+    z = sum(float(w) * np.log(np.clip(p, 1e-7, 1 - 1e-7) / (1 - np.clip(p, 1e-7, 1 - 1e-7))) for p, w in zip(ps, weights))
+    return 1 / (1 + np.exp(-z))
+
+# %% ../nbs/03c_estimators.ipynb #740c6ddd
+from sklearn.base import BaseEstimator, ClassifierMixin
+class Blend(ClassifierMixin, BaseEstimator):
+    "Fitted pipelines as one classifier: P(y = 1) is `blend_logits` of theirs; its members are fitted, never it."
+    def __init__(self, members: list,  # fitted pipelines, each with `predict_proba`
+                 weights: list,  # their non-negative weights
+                ):
+        if len(members) != len(weights) or not members or min(weights) < 0: raise ValueError(f'a blend needs one non-negative weight per member: {weights}')
+        self.members, self.weights = list(members), [float(w) for w in weights]
+    classes_ = np.array([0, 1])
+    def __sklearn_is_fitted__(self): return True
+    def fit(self, X, y): raise NotImplementedError('a blend of fitted pipelines: fit its members (train.train does)')
+    def predict_proba(self, X) -> np.ndarray:
+        "Class probabilities, columns 0 and 1."
+        p = blend_logits([m.predict_proba(X)[:, 1] for m in self.members], self.weights)
+        return np.column_stack([1 - p, p])

@@ -17,30 +17,44 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from . import features, layout, schema
+from .estimators import Blend, blend_logits
 
 # %% auto #0
-__all__ = ['log', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel', 'plain_values',
+__all__ = ['log', 'TIE', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel', 'plain_values',
            'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
 
 # %% ../nbs/03d_model.ipynb #ddf49af8
 log = logging.getLogger('clinical_ml.model')
 
 # %% ../nbs/03d_model.ipynb #bf916c19
+TIE = 1e-6  # isotonic calibration: (1 - TIE) × its step + TIE × the raw score, strictly increasing: the scores' order, and so the ROC-AUC, kept
+
 class Calibrator:
-    "Maps scores to calibrated probabilities: isotonic, sigmoid (Platt on the logit) or identity."
+    "Maps scores to calibrated probabilities, keeping their order: sigmoid (Platt on the logit), beta, isotonic (ties broken by the score) or identity."
     def __init__(self, method: str = 'isotonic'): self.method = method
     def fit(self, p, y):
         p, y = np.asarray(p, float), np.asarray(y, float)
         if self.method == 'isotonic': self.f = IsotonicRegression(out_of_bounds='clip', y_min=0, y_max=1).fit(p, y)
         elif self.method == 'sigmoid': self.f = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
+        elif self.method == 'beta':
+            X, keep = _beta_features(p), [0, 1]
+            self.f = LogisticRegression(C=1e6).fit(X, y)
+            while keep and (self.f.coef_[0] < 0).any():  # a negative slope would reverse the order somewhere: drop that term, refit
+                keep.pop(int(np.argmin(self.f.coef_[0])))
+                self.f = LogisticRegression(C=1e6).fit(X[:, keep], y) if keep else None
+            self.coef_ = np.zeros(2); self.intercept_ = float(np.log(y.mean() / (1 - y.mean()))) if self.f is None else float(self.f.intercept_[0])
+            if self.f is not None: self.coef_[keep] = self.f.coef_[0]
         return self
     def __call__(self, p):
         p = np.asarray(p, float)  # the fitted maps applied directly: the same numbers as `predict`, without its input checks
-        if self.method == 'isotonic': return np.interp(np.clip(p, self.f.X_min_, self.f.X_max_), self.f.X_thresholds_, self.f.y_thresholds_)
+        if self.method == 'isotonic':
+            return (1 - TIE) * np.interp(np.clip(p, self.f.X_min_, self.f.X_max_), self.f.X_thresholds_, self.f.y_thresholds_) + TIE * p
         if self.method == 'sigmoid': return 1 / (1 + np.exp(-(self.f.coef_[0, 0] * _logit(p) + self.f.intercept_[0])))
+        if self.method == 'beta': return 1 / (1 + np.exp(-(_beta_features(p) @ self.coef_ + self.intercept_)))
         return p
 
 def _logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
+def _beta_features(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.column_stack([np.log(p), -np.log1p(-p)])
 
 # %% ../nbs/03d_model.ipynb #8ba1dfaa
 class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
@@ -113,11 +127,25 @@ class PortableCatBoost(ClassifierMixin, BaseEstimator):
         if self.clf is not None: return self.clf.predict_proba(X)
         p = self.trees(np.asarray(X, float)); return np.column_stack([1 - p, p])
 
+def _catboost(pipe, portable: bool):
+    "`pipe` (or each member of a `Blend`) with its CatBoost classifier as a `PortableCatBoost` (`portable`, a copy), or back as CatBoost's own when installed."
+    if isinstance(pipe, Blend):
+        b = copy.copy(pipe); b.members = [_catboost(m, portable) for m in pipe.members]; return b
+    name, clf = pipe.steps[-1]
+    if portable and type(clf).__module__.startswith('catboost'):
+        pipe = copy.copy(pipe); pipe.steps = [*pipe.steps[:-1], (name, PortableCatBoost(clf))]
+    elif not portable and isinstance(clf, PortableCatBoost) and clf.clf is not None: pipe.steps[-1] = (name, clf.clf)
+    return pipe
+
 class Scorer:
-    "A fitted pipeline and calibrator as array operations: feature arrays (categories as codes into the record's categories) → calibrated probabilities."
-    def __init__(self, pipeline, calibrator: Calibrator, record: schema.Spec):
+    "A fitted pipeline (or `Blend` of them) and calibrator as array operations: feature arrays (categories as codes into the record's categories) → calibrated probabilities."
+    def __init__(self, pipeline, calibrator: Calibrator | None, record: schema.Spec):
+        self.cal, self.members = calibrator, None
+        if isinstance(pipeline, Blend):  # each member compiled; their scores combined by the blend's own rule
+            self.members, self.weights = [Scorer(m, None, record) for m in pipeline.members], pipeline.weights
+            return
         prep, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
-        self.width, self.cal, self.parts = len(prep.get_feature_names_out()), calibrator, []
+        self.width, self.parts = len(prep.get_feature_names_out()), []
         for name, tr, cols in prep.transformers_:
             out = prep.output_indices_[name]
             if tr == 'drop' or out.stop == out.start: continue
@@ -170,10 +198,15 @@ class Scorer:
             X[:, out] = V
         return X
 
+    def raw(self, cols: dict) -> np.ndarray:
+        "The classifier's P(y = 1) before calibration."
+        if self.members: return blend_logits([s.raw(cols) for s in self.members], self.weights)
+        return self.predict(self.matrix(cols))
+
     def __call__(self, cols: dict  # feature arrays by name; categories as codes into the schema's categories
                 ) -> np.ndarray:
         "Calibrated probabilities."
-        return np.clip(self.cal(self.predict(self.matrix(cols))), 0, 1)
+        return np.clip(self.cal(self.raw(cols)), 0, 1)
 
 # %% ../nbs/03d_model.ipynb #e0d6a880
 @dataclass
@@ -194,17 +227,11 @@ class ClinicalModel:
                 log.info('scoring through the pipeline: %s', e); self.__dict__['_scorer'] = None
         return self.__dict__['_scorer']
 
-    def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k != '_scorer'}
-        name, clf = self.pipeline.steps[-1]
-        if type(clf).__module__.startswith('catboost'):  # pickled with its compiled trees: loads in the serving image, which has no CatBoost
-            state['pipeline'] = p = copy.copy(self.pipeline); p.steps = [*p.steps[:-1], (name, PortableCatBoost(clf))]
-        return state
+    def __getstate__(self):  # CatBoost pickled with its compiled trees: loads in the serving image, which has no CatBoost
+        return {k: v for k, v in self.__dict__.items() if k != '_scorer'} | {'pipeline': _catboost(self.pipeline, portable=True)}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        name, clf = self.pipeline.steps[-1]
-        if isinstance(clf, PortableCatBoost) and clf.clf is not None: self.pipeline.steps[-1] = (name, clf.clf)  # the CatBoost model itself
+        self.__dict__.update(state); self.pipeline = _catboost(self.pipeline, portable=False)
 
     def _sources(self) -> dict:
         "Feature column → the record column whose categories it holds (None: a number)."

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from . import features, schema
-from .observe import BATCHES, CONTENT_TYPE_LATEST, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, lag_exempt, setup_logging, access, metrics_text
+from .observe import BATCHES, CONTENT_TYPE_LATEST, LATE_RUN, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, lag_exempt, setup_logging, access, metrics_text
 from .store import Store, StoreUnavailable, build_store
 
 # %% auto #0
@@ -51,7 +51,7 @@ class Settings(BaseModel):
     state_dir: str = Field('~/.local/state/clinical-ml', description='where generated secrets are kept (mode 600): one per deployment, shared by its workers')
     model_retry_seconds: float = Field(5.0, gt=0, description='while no model is loaded (e.g. MLflow unreachable), try again this often, without a restart')
     max_inflight: int = Field(64, ge=1, description='requests one worker holds at once; more → 503 with `Retry-After` (load shedding)')
-    max_lag_ms: float = Field(20, ge=0, description="a worker's event-loop lag limit: while its loop has run later than it 5 samples in a row, new requests → 503 with `Retry-After` (load shedding; 0: off)")
+    max_lag_ms: float = Field(20, ge=0, description=f"a worker's event-loop lag limit: while its loop has run later than it {LATE_RUN} samples in a row, new requests → 503 with `Retry-After` (load shedding; 0: off)")
     max_batch: int = Field(10_000, ge=1, description='largest batch; larger → 413')
     max_body_bytes: int = Field(20 * 2**20, ge=1024, description='largest request body in bytes; larger → 413')
     cors_origins: str = Field('', description='comma-separated allowed origins (empty: CORS closed)')

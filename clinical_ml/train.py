@@ -17,16 +17,18 @@ from . import features, layout
 from .cluster import available_cpus, cluster_kwargs, limit_threads, using_client
 from .config import load_config, merge
 from .estimators import fit_pipeline, model_pipeline
-from .metrics import compare, ece, evaluate, lead_time, point_metrics, truths
+from .metrics import compare, discrimination, ece, evaluate, lead_time, paired, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed
 from .registry import log_run
 from .split import STRATEGIES, OnsetModel, Split, make_split, patient_uniform, strategy_labels, truth_labels, window_labels
 
 # %% auto #0
-__all__ = ['log', 'KEY_COLS', 'ONSET_ROWS', 'SMALL', 'features_dir', 'oracle_for', 'choose_calibration', 'choose_threshold',
-           'select_features', 'check_leakage', 'suggest', 'params_of', 'cv_predict', 'search', 'compare_strategies',
-           'fit_mode', 'training_cluster', 'small_split', 'grouped_folds', 'train', 'baselines', 'figures']
+__all__ = ['log', 'KEY_COLS', 'CALIBRATIONS', 'KNOWN_GOOD', 'ONSET_ROWS', 'SMALL', 'features_dir', 'oracle_for',
+           'choose_calibration', 'choose_threshold', 'select_features', 'check_leakage', 'suggest', 'params_of',
+           'trial_params', 'oof_key', 'cv_predict', 'search', 'candidate_list', 'compare_candidates', 'choose_champion',
+           'compare_strategies', 'fit_mode', 'training_cluster', 'small_split', 'grouped_folds', 'train', 'baselines',
+           'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
@@ -59,22 +61,30 @@ def oracle_for(fdir: Path, keys: pd.DataFrame) -> pd.DataFrame | None:
     return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
 # %% ../nbs/04_train.ipynb #23e097a7
-def choose_calibration(p, y, fold, method: str = 'auto') -> tuple[Calibrator, dict]:
-    "Fit the calibrator on out-of-fold scores `p` (fold ids `fold`); with 'auto', pick the lower cross-validated Brier."
-    briers = {}
-    for m in (['isotonic', 'sigmoid'] if method == 'auto' else [method]):
-        if m == 'none' or len(np.unique(fold)) < 2: briers[m] = float('nan'); continue
+CALIBRATIONS = ('sigmoid', 'beta', 'isotonic')  # what `calibration.method: auto` chooses among, every one order-preserving
+
+def choose_calibration(p,  # out-of-fold scores
+                       y,  # their 0/1 labels
+                       fold,  # their fold ids: the cross-validation of the calibrators
+                       method: str = 'auto',  # a method of `model.Calibrator`, or auto: the lowest cross-validated log-loss of `CALIBRATIONS`
+                      ) -> tuple[Calibrator, dict]:
+    "The calibrator of `method` fitted on all of `p`, and what decided it: each method's cross-validated log-loss and Brier, ECE before and after."
+    from sklearn.metrics import log_loss
+    cv = {}
+    for m in (CALIBRATIONS if method == 'auto' else [method]):
+        if m == 'none' or len(np.unique(fold)) < 2: cv[m] = (float('nan'), float('nan')); continue
         pred = np.empty(len(p))
         for f in np.unique(fold):
             tr = fold != f
             pred[~tr] = Calibrator(m).fit(p[tr], y[tr])(p[~tr])
-        briers[m] = brier_score_loss(y, pred)
-    best = min(briers, key=lambda k: (np.nan_to_num(briers[k], nan=np.inf), k)) if method == 'auto' else method
+        pred = np.clip(pred, 1e-12, 1 - 1e-12)
+        cv[m] = (log_loss(y, pred), brier_score_loss(y, pred))
+    best = min(cv, key=lambda k: (np.nan_to_num(cv[k][0], nan=np.inf), CALIBRATIONS.index(k) if k in CALIBRATIONS else 0)) if method == 'auto' else method
     cross = np.empty(len(p))
     for f in np.unique(fold):
         tr = fold != f
         cross[~tr] = Calibrator(best).fit(p[tr], y[tr])(p[~tr]) if tr.any() else p[~tr]
-    return Calibrator(best).fit(p, y), {'calibration': best, **{f'cv_brier_{k}': v for k, v in briers.items()},
+    return Calibrator(best).fit(p, y), {'calibration': best, **{f'cv_log_loss_{k}': v[0] for k, v in cv.items()}, **{f'cv_brier_{k}': v[1] for k, v in cv.items()},
                                         'ece_uncalibrated': ece(y, p), 'ece_calibrated': ece(y, cross)}
 
 # %% ../nbs/04_train.ipynb #e53c5029
@@ -177,6 +187,28 @@ def params_of(trial_params: dict) -> tuple[str, dict]:
     if algo == 'lightgbm': p['subsample_freq'] = 1
     return algo, p
 
+# %% ../nbs/04_train.ipynb #2ecde133
+KNOWN_GOOD = {  # each library's known-good configuration: the search's first trials, and candidates of their own
+    'lightgbm': dict(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=50, colsample_bytree=0.8, subsample=0.8, reg_lambda=1.0),
+    'xgboost': dict(n_estimators=300, learning_rate=0.05, max_depth=5, min_child_weight=5.0, colsample_bytree=0.8, subsample=0.8, reg_lambda=1.0),
+    'catboost': dict(iterations=300, learning_rate=0.08, depth=6, l2_leaf_reg=3.0),
+}
+
+# %% ../nbs/04_train.ipynb #447c83bb
+def trial_params(algo: str,  # lightgbm, xgboost or catboost
+                 params: dict,  # its estimator parameters
+                ) -> dict:
+    "The trial parameters (`algorithm` and the library's prefixed names) that `params_of` turns back into (`algo`, `params`): the inverse of `params_of`."
+    prefix = {'lightgbm': 'lgb_', 'xgboost': 'xgb_', 'catboost': 'cb_'}[algo]
+    return {'algorithm': algo, **{prefix + k: v for k, v in params.items() if k != 'subsample_freq'}}
+
+# %% ../nbs/04_train.ipynb #7726369d
+def oof_key(algo: str,  # the library, or 'logistic'
+            params: dict,  # its parameters
+           ) -> str:
+    "The key of a configuration's out-of-fold predictions: the same for the same configuration, however its parameters are ordered."
+    return json.dumps([algo, params], sort_keys=True, default=float)
+
 # %% ../nbs/04_train.ipynb #eba68df7
 def _score(metric, y, p): return roc_auc_score(y, p) if metric == 'roc_auc' else average_precision_score(y, p)
 
@@ -190,31 +222,91 @@ def cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, imbalance, see
         if on_fold: on_fold(i, oof[va], va)
     return oof
 
-def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str, study_name: str, weight=None):
-    "Run (or resume) the Optuna study; return it."
+def search(X, y_fit, y_eval, folds, cat_cols, num_cols, cfg: dict, storage: str, study_name: str, weight=None) -> tuple:
+    """Run (or resume) the Optuna study, its first trials each library's `KNOWN_GOOD`; return it, with the out-of-fold
+    probabilities of the trials completed in this run ({`oof_key`: array}) and what bounded it ('trials' or 'time')."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     h, seed = cfg['hpo'], cfg['seed']
-    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, direction='maximize',
-                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+    algos = list(h['algorithms'])
+    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, direction='maximize', sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=max(3, len(algos)), n_warmup_steps=0))
+    if not study.trials:
+        for a in algos: study.enqueue_trial(trial_params(a, KNOWN_GOOD[a]))
     done = sum(t.state.name in ('COMPLETE', 'PRUNED') for t in study.trials)
-    todo = max(int(h['n_trials']) - done, 0)
-    log.info('HPO: study %r has %d finished trials; running %d more (timeout %.1f min)', study_name, done, todo, h['timeout_minutes'])
+    todo, oofs = max(int(h['n_trials']) - done, 0), {}
+    timeout = None if h['timeout_minutes'] is None else h['timeout_minutes'] * 60
+    log.info('HPO: study %r has %d finished trials; running %d more (%s)', study_name, done, todo,
+             'no deadline: bounded by trials, reproducible' if timeout is None else f"deadline {h['timeout_minutes']:.1f} min")
     def objective(trial):
-        algo = trial.suggest_categorical('algorithm', list(h['algorithms']))
-        scores = []
+        algo = trial.suggest_categorical('algorithm', algos)
+        params, scores = suggest(trial, algo), []
         def on_fold(i, p, va):
             scores.append(_score(h['metric'], y_eval[va], p))
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune(): raise optuna.TrialPruned()
-        cv_predict(algo, suggest(trial, algo), X, y_fit, folds, cat_cols, num_cols, cfg['imbalance'], seed, on_fold, weight)
+        oofs[oof_key(algo, params)] = cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, cfg['imbalance'], seed, on_fold, weight)
         return float(np.mean(scores))
     if todo:
         from tqdm import tqdm
         with tqdm(total=todo, desc='HPO trials', disable=None) as bar:
-            study.optimize(objective, n_trials=todo, timeout=h['timeout_minutes'] * 60, catch=(ValueError,),
-                           callbacks=[lambda s, t: bar.update(1)])
-    return study
+            study.optimize(objective, n_trials=todo, timeout=timeout, catch=(ValueError,), callbacks=[lambda s, t: bar.update(1)])
+    ran = sum(t.state.name in ('COMPLETE', 'PRUNED') for t in study.trials) - done
+    return study, oofs, ('time' if ran < todo else 'trials')
+
+# %% ../nbs/04_train.ipynb #b8d5907b
+def candidate_list(algorithms: list,  # the libraries searched (their known-good configurations are candidates)
+                   tuned: tuple | None = None,  # (algorithm, params) the search found, if it ran
+                   linear: bool = True,  # the regularised logistic regression too
+                  ) -> list[dict]:
+    "The candidates, simplest first: each a dict of name, algorithm, params and complexity (0 linear, 1 a library's defaults, 2 tuned)."
+    out = [dict(name='logistic regression', algorithm='logistic', params={}, complexity=0)] if linear else []
+    out += [dict(name=f'{a} defaults', algorithm=a, params=params_of(trial_params(a, KNOWN_GOOD[a]))[1], complexity=1) for a in algorithms]
+    if tuned and all(oof_key(*tuned) != oof_key(c['algorithm'], c['params']) for c in out):  # the search's best, unless it is a default
+        out.append(dict(name=f'{tuned[0]} tuned', algorithm=tuned[0], params=tuned[1], complexity=2))
+    return out
+
+# %% ../nbs/04_train.ipynb #ac8f0efd
+def compare_candidates(cands: list,  # from `candidate_list`
+                       X: pd.DataFrame, y_fit, y_eval,  # the search's rows, training labels (may be soft) and 0/1 labels
+                       folds: list,  # the search's (train, validation) masks
+                       cat_cols: list, num_cols: list, imbalance: dict, seed: int,
+                       weight=None,  # row weights of the training label
+                       oofs: dict | None = None,  # out-of-fold predictions already computed, by `oof_key` (the search's)
+                      ) -> tuple[pd.DataFrame, dict]:
+    "Each candidate's pooled out-of-fold ROC-AUC and PR-AUC on the same folds (a table, in the candidates' order) and every candidate's out-of-fold predictions by name."
+    oofs, rows, preds = dict(oofs or {}), [], {}
+    for c in cands:
+        t, k = time.perf_counter(), oof_key(c['algorithm'], c['params'])
+        if k not in oofs:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                oofs[k] = cv_predict(c['algorithm'], c['params'], X, y_fit, folds, cat_cols, num_cols, imbalance, seed, weight=weight)
+        p = preds[c['name']] = oofs[k]
+        has = ~np.isnan(p)
+        rows.append(dict(name=c['name'], algorithm=c['algorithm'], complexity=c['complexity'], roc_auc=roc_auc_score(y_eval[has], p[has]),
+                         pr_auc=average_precision_score(y_eval[has], p[has]), seconds=round(time.perf_counter() - t, 1)))
+        log.info('candidate %-22s out-of-fold ROC-AUC %.4f, PR-AUC %.4f (%.1f s)', c['name'], rows[-1]['roc_auc'], rows[-1]['pr_auc'], rows[-1]['seconds'])
+    return pd.DataFrame(rows), preds
+
+# %% ../nbs/04_train.ipynb #99fee4b4
+def choose_champion(table: pd.DataFrame,  # from `compare_candidates`
+                    preds: dict,  # out-of-fold predictions by candidate name
+                    y,  # 0/1 labels of the same rows
+                    metric: str = 'roc_auc',  # roc_auc or pr_auc
+                    within: float = 0.002,  # the most the best may be ahead of a simpler candidate that is kept
+                    n_boot: int = 200, seed: int = 0,
+                   ) -> tuple[str, str]:
+    "The champion's name, and why: the best by `metric`, unless a simpler candidate is within `within` of it and their paired 95% interval includes 0 (simplest first)."
+    best = table.loc[table[metric].idxmax()]
+    for _, c in table[table.complexity < best.complexity].sort_values(['complexity', metric], ascending=[True, False]).iterrows():
+        has = ~np.isnan(preds[c['name']])
+        d = paired(discrimination, y[has], preds[c['name']][has], preds[best['name']][has], n_boot=n_boot, seed=seed)[metric]
+        if d['value'] <= within and not d['lo'] > 0:  # no resamples (evaluation.bootstrap 0): the point alone decides
+            return c['name'], (f"{c['name']}: out-of-fold {metric} {c[metric]:.4f}, within noise of the best ({best['name']} {best[metric]:.4f}, "
+                               f"ahead by {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}], at most {within} and an interval including 0): the simpler is kept")
+    return best['name'], f"{best['name']}: the best out-of-fold {metric}, {best[metric]:.4f}" + (
+        '' if best.complexity == table.complexity.min() else ', ahead of every simpler candidate beyond noise')
 
 # %% ../nbs/04_train.ipynb #ded91b80
 def _data_hash(fdir: Path) -> str:
@@ -447,26 +539,31 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
         folds = [(np.isin(np.arange(len(Xh)), hpos[tr & hpo_mask]), np.isin(np.arange(len(Xh)), hpos[va & hpo_mask])) for tr, va in grouped_folds(keys, y, hpo_mask, k, seed)]
     yh_fit, wh, yh = y_fit[hpo_mask], w_fit[hpo_mask], y[hpo_mask]
     name = cfg['hpo']['study_name'] or f"clinical-ml-{report['data_hash']}-{hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
-    if cfg['hpo']['enabled'] and pool_pos < SMALL['hpo_positives']:
-        auc = {a: roc_auc_score(yh[(h := ~np.isnan(o))], o[h]) for a in ('logistic', 'lightgbm')
-               for o in [cv_predict(a, {}, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed, weight=wh)]}
-        algo, params = ('lightgbm' if auc['lightgbm'] > auc['logistic'] + SMALL['simpler_within'] else 'logistic'), {}
-        decide('search', f"{pool_pos} positives in the pool (fewer than {SMALL['hpo_positives']}): no search; the robust defaults compared out of fold "
-                         f"(ROC-AUC: regularised logistic regression {auc['logistic']:.3f}, LightGBM {auc['lightgbm']:.3f}): {algo}, "
-                         f"the simpler unless the other is higher by more than {SMALL['simpler_within']}")
-        report['hpo'] = dict(enabled=False, reason='small data', cv_roc_auc=auc)
-    elif cfg['hpo']['enabled']:
-        study = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name, wh)
-        algo, params = params_of(study.best_trial.params)
-        report['hpo'] = dict(study=name, trials=len(study.trials), best_value=study.best_value, best=study.best_trial.params)
+    h, oofs, tuned = cfg['hpo'], {}, None
+    if h['enabled'] and pool_pos < SMALL['hpo_positives']:
+        algos, within = ['lightgbm'], SMALL['simpler_within']
+        decide('search', f"{pool_pos} positives in the pool (fewer than {SMALL['hpo_positives']}): no search; the regularised logistic regression and LightGBM "
+                         f"at its known-good configuration compared out of fold, the simpler kept unless the other is ahead by more than {within}")
+        report['hpo'] = dict(enabled=False, reason='small data')
+    elif h['enabled']:
+        study, oofs, bound = search(Xh, yh_fit, yh, folds, cats, nums, cfg, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}', name, wh)
+        tuned, algos, within = params_of(study.best_trial.params), list(h['algorithms']), h['simpler_within']
+        report['hpo'] = dict(study=name, trials=len(study.trials), best_value=study.best_value, best=study.best_trial.params, bounded_by=bound,
+                             timeout_minutes=h['timeout_minutes'], n_trials=h['n_trials'])
     else:
-        algo, params = cfg['hpo']['algorithms'][0], {}
+        algos, within = list(h['algorithms'][:1]), h['simpler_within']
         report['hpo'] = dict(enabled=False)
-    log.info('best configuration: %s %s', algo, params)
-
     lap('search')
-    # calibration and threshold on out-of-fold predictions of the best configuration
-    oof = cv_predict(algo, params, Xh, yh_fit, folds, cats, nums, cfg['imbalance'], seed, weight=wh)
+    cands = [c for c in candidate_list(algos, tuned, h['linear']) if not dist or c['algorithm'] in DISTRIBUTED_ALGORITHMS]  # the final fit on Dask is LightGBM's
+    table, preds = compare_candidates(cands, Xh, yh_fit, yh, folds, cats, nums, cfg['imbalance'], seed, wh, oofs)
+    champ, why_champ = choose_champion(table, preds, yh, h['metric'], within, int(cfg['evaluation']['bootstrap']), seed)
+    c = next(c for c in cands if c['name'] == champ)
+    algo, params, oof = c['algorithm'], c['params'], preds[champ]
+    report['candidates'] = dict(table=table.round(4).to_dict('records'), champion=champ, why=why_champ, metric=h['metric'], simpler_within=within)
+    log.info('champion: %s', why_champ)
+
+    lap('candidates')
+    # calibration and threshold on the champion's out-of-fold predictions
     has = ~np.isnan(oof)
     fold_id = np.full(len(Xh), -1)
     for i, (_, va) in enumerate(folds): fold_id[va] = i
@@ -500,6 +597,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     lap('final_fit')
     model = ClinicalModel(spec, cols, pipe, cal, thr, dict(algorithm=algo, params=params))
     p_test, y_test = model.predict_features(Xt), y[sp.test]
+    report['calibration'].update(test_raw=discrimination(y_test, pipe.predict_proba(Xt[cols])[:, 1]), test_calibrated=discrimination(y_test, p_test))  # the order kept: equal
     nb = int(cfg['evaluation']['bootstrap'])
     report['test'] = evaluate(y_test, p_test, thr, nb, seed)
     report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed) | {'tolerance': tol}

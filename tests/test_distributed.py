@@ -5,7 +5,7 @@ import pandas as pd, pytest, yaml
 from conftest import BIN
 
 # A short search on a patient sample smaller than the pool, so the final fit sees rows the search never did.
-CFG = {'hpo': {'n_trials': 3, 'algorithms': ['lightgbm'], 'timeout_minutes': 30, 'max_rows': 8000}, 'cross_validation': {'n_splits': 2},
+CFG = {'hpo': {'n_trials': 3, 'algorithms': ['lightgbm'], 'timeout_minutes': 30, 'max_rows': 8000, 'linear': False}, 'cross_validation': {'n_splits': 2},
        'feature_selection': {'max_features': 30}, 'evaluation': {'bootstrap': 50}, 'labels': {'compare': ['exact', 'window']},
        'processing': {'dask_config': {'n_workers': 1}}}
 
