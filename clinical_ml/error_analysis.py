@@ -382,6 +382,11 @@ def summary_markdown(res: dict) -> str:
                   '| candidate | out-of-fold ROC-AUC | out-of-fold PR-AUC | seconds |', '|---|---|---|---|']
         lines += [f"| {r['name']}{' (champion)' if r['name'] == cand['champion'] else ''} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['seconds']} |" for r in cand['table']]
         lines += ['', f"Champion: {cand['why']}.", '']
+        ens = cand.get('ensemble')
+        if ens and 'weights' in ens:
+            lines += [f"Ensemble: a blend of {' + '.join(f'{n} ({w:.1f})' for n, w in zip(ens['members'], ens['weights']))}, weights cross-fitted on the folds, "
+                      f"out-of-fold ROC-AUC {ens['roc_auc']:.4f}, PR-AUC {ens['pr_auc']:.4f}: " + ('kept, it is the champion.' if ens['kept'] else f"not kept ({ens['why']})."), '']
+        elif ens: lines += [f"Ensemble: not kept ({ens['why']}).", '']
     if res.get('small_data'):
         lines += ['## What small data decided', '', 'Training checked what each step needs and, where the data could not give it, did this instead:', '']
         lines += [f"- **{d['step']}**: {d['why']}." for d in res['small_data']] + ['']
@@ -426,7 +431,8 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     log.info('error analysis of %s test rows', f'{len(df):,}')
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
     f = p >= thr
-    res = dict(model=model_dir.name, model_dir=str(model_dir), algorithm=model.info.get('algorithm'), threshold=thr,
+    blend = ' + '.join(f"{m['name']} ({m['weight']:.1f})" for m in model.info.get('blend', []))
+    res = dict(model=model_dir.name, model_dir=str(model_dir), algorithm=f'blend of {blend}' if blend else model.info.get('algorithm'), threshold=thr,
                threshold_policy=metrics['threshold']['policy'], test_years=sorted(df['year'].unique().tolist()), rows=df,
                generated_at=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d %H:%M UTC'),
                overall=dict(rows=len(df), prevalence=y.mean(), **discrimination(y, p), ece=ece(y, p),

@@ -16,15 +16,25 @@ __all__ = ['log', 'shap_values', 'explain']
 # %% ../nbs/05_explain.ipynb #e6ca48e8
 log = logging.getLogger('clinical_ml.explain')
 
-def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
-    "SHAP values (log-odds) of each feature for each row of X, for a `model.ClinicalModel` with a tree booster."
+def _pipeline_shap(pipe, X: pd.DataFrame) -> pd.DataFrame:
+    "SHAP values (log-odds) of one fitted pipeline: a tree booster's exact ones, a linear model's against the rows' own mean."
     import shap
-    prep, clf = model.pipeline.named_steps['prep'], model.pipeline.named_steps['model']
-    Z = prep.transform(X[model.columns])
-    sv = shap.TreeExplainer(clf).shap_values(Z)
+    prep, clf = pipe.named_steps['prep'], pipe.named_steps['model']
+    Z = prep.transform(X)
+    sv = shap.LinearExplainer(clf, Z).shap_values(Z) if hasattr(clf, 'coef_') else shap.TreeExplainer(clf).shap_values(Z)
     if isinstance(sv, list): sv = sv[1]
     if sv.ndim == 3: sv = sv[:, :, 1]
     return pd.DataFrame(sv, columns=prep.get_feature_names_out(), index=X.index)
+
+def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
+    "SHAP values (log-odds) of each feature for each row of X, for a `model.ClinicalModel`; a blend's are its members' weighted sum (its score is their log-odds' weighted sum)."
+    from clinical_ml.estimators import Blend
+    pipes, ws = (model.pipeline.members, model.pipeline.weights) if isinstance(model.pipeline, Blend) else ([model.pipeline], [1.0])
+    out = None
+    for pipe, w in zip(pipes, ws):
+        sv = w * _pipeline_shap(pipe, X[model.columns])
+        out = sv if out is None else out.add(sv, fill_value=0.0)
+    return out
 
 def explain(model,  # a trained `model.ClinicalModel`
             X: pd.DataFrame,  # feature rows to explain (a sample of the test)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #75473810
 from __future__ import annotations
-import hashlib, json, logging, os, time, tracemalloc, warnings
+import hashlib, itertools, json, logging, os, time, tracemalloc, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from . import features, layout
 from .cluster import available_cpus, cluster_kwargs, limit_threads, using_client
 from .config import load_config, merge
-from .estimators import fit_pipeline, model_pipeline
+from .estimators import Blend, blend_logits, fit_pipeline, model_pipeline
 from .metrics import compare, discrimination, ece, evaluate, lead_time, paired, point_metrics, truths
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed
@@ -27,8 +27,8 @@ from .split import STRATEGIES, OnsetModel, Split, make_split, patient_uniform, s
 __all__ = ['log', 'KEY_COLS', 'CALIBRATIONS', 'KNOWN_GOOD', 'ONSET_ROWS', 'SMALL', 'features_dir', 'oracle_for',
            'choose_calibration', 'choose_threshold', 'select_features', 'check_leakage', 'suggest', 'params_of',
            'trial_params', 'oof_key', 'cv_predict', 'search', 'candidate_list', 'compare_candidates', 'choose_champion',
-           'compare_strategies', 'fit_mode', 'training_cluster', 'small_split', 'grouped_folds', 'train', 'baselines',
-           'figures']
+           'blend_candidates', 'compare_strategies', 'fit_mode', 'training_cluster', 'small_split', 'grouped_folds',
+           'train', 'baselines', 'figures']
 
 # %% ../nbs/04_train.ipynb #bc9bcf81
 log = logging.getLogger('clinical_ml.train')
@@ -308,6 +308,34 @@ def choose_champion(table: pd.DataFrame,  # from `compare_candidates`
     return best['name'], f"{best['name']}: the best out-of-fold {metric}, {best[metric]:.4f}" + (
         '' if best.complexity == table.complexity.min() else ', ahead of every simpler candidate beyond noise')
 
+# %% ../nbs/04_train.ipynb #d19eb0e0
+def blend_candidates(table: pd.DataFrame,  # from `compare_candidates`
+                     preds: dict,  # out-of-fold predictions by candidate name
+                     y,  # 0/1 labels of the same rows
+                     fold_id: np.ndarray,  # each row's validation fold (-1: none)
+                     metric: str = 'roc_auc',  # what the weights maximise
+                     top: int = 3,  # blend the best this many candidates
+                     step: float = 0.1,  # the weights' grid
+                    ) -> dict | None:
+    "The blend of the best candidates: members, weights (chosen on all folds), and cross-fitted out-of-fold predictions with their ROC-AUC and PR-AUC; None when fewer than two candidates or the weights pick one."
+    names = list(table.sort_values(metric, ascending=False).name[:top])
+    has = fold_id >= 0
+    if len(names) < 2 or len(np.unique(fold_id[has])) < 2: return None
+    P = np.column_stack([preds[n][has] for n in names]); yy, ff = np.asarray(y)[has], fold_id[has]
+    k = round(1 / step)
+    grid = np.array([w for w in itertools.product(range(k + 1), repeat=len(names)) if sum(w) == k], float) / k
+    blends = np.column_stack([blend_logits(P.T, w) for w in grid])  # rows × weightings
+    def best(rows): return grid[int(np.argmax([_score(metric, yy[rows], blends[rows, j]) for j in range(len(grid))]))]
+    oof, crossed = np.full(len(y), np.nan), np.empty(len(yy))
+    for f in np.unique(ff):  # each fold blended by the weights the other folds chose
+        crossed[ff == f] = blend_logits(P[ff == f].T, best(ff != f))
+    w = best(np.ones(len(yy), bool))
+    if (w == 1).any(): return None  # the best weighting is a single candidate
+    oof[has] = crossed
+    keep = w > 0
+    return dict(members=[n for n, m in zip(names, keep) if m], weights=[float(x) for x in w[keep]], oof=oof,
+                roc_auc=roc_auc_score(yy, crossed), pr_auc=average_precision_score(yy, crossed))
+
 # %% ../nbs/04_train.ipynb #ded91b80
 def _data_hash(fdir: Path) -> str:
     "A hash of the features' files (names, sizes, row counts): what the model was trained on."
@@ -556,17 +584,25 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     lap('search')
     cands = [c for c in candidate_list(algos, tuned, h['linear']) if not dist or c['algorithm'] in DISTRIBUTED_ALGORITHMS]  # the final fit on Dask is LightGBM's
     table, preds = compare_candidates(cands, Xh, yh_fit, yh, folds, cats, nums, cfg['imbalance'], seed, wh, oofs)
+    fold_id = np.full(len(Xh), -1)
+    for i, (_, va) in enumerate(folds): fold_id[va] = i
+    bl = None if dist or not h['ensemble'] else blend_candidates(table, preds, yh, fold_id, h['metric'])
+    if bl:  # the blend is the most complex candidate, judged by its cross-fitted out-of-fold predictions
+        preds['blend'] = bl['oof']
+        table = pd.concat([table, pd.DataFrame([dict(name='blend', algorithm='blend', complexity=3, roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'], seconds=0.0)])], ignore_index=True)
     champ, why_champ = choose_champion(table, preds, yh, h['metric'], within, int(cfg['evaluation']['bootstrap']), seed)
-    c = next(c for c in cands if c['name'] == champ)
-    algo, params, oof = c['algorithm'], c['params'], preds[champ]
-    report['candidates'] = dict(table=table.round(4).to_dict('records'), champion=champ, why=why_champ, metric=h['metric'], simpler_within=within)
+    members = [next(c for c in cands if c['name'] == n) for n in (bl['members'] if champ == 'blend' else [champ])]
+    algo, params, oof = members[0]['algorithm'], members[0]['params'], preds[champ]
+    ens = (dict(kept=False, why='the final fit on Dask is one LightGBM') if dist else dict(kept=False, why='hpo.ensemble is false') if not h['ensemble'] else
+           dict(kept=False, why="no blend of the best candidates: one of them alone was the best weighting on the folds") if bl is None else
+           dict(kept=champ == 'blend', members=bl['members'], weights=bl['weights'], roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'],
+                why=why_champ if champ == 'blend' else f"the blend's cross-fitted out-of-fold {h['metric']} {bl[h['metric']]:.4f} did not earn its place: {why_champ}"))
+    report['candidates'] = dict(table=table.round(4).to_dict('records'), champion=champ, why=why_champ, metric=h['metric'], simpler_within=within, ensemble=ens)
     log.info('champion: %s', why_champ)
 
     lap('candidates')
     # calibration and threshold on the champion's out-of-fold predictions
     has = ~np.isnan(oof)
-    fold_id = np.full(len(Xh), -1)
-    for i, (_, va) in enumerate(folds): fold_id[va] = i
     method = cfg['calibration']['method']
     if method in ('auto', 'isotonic') and yh[has].sum() < SMALL['isotonic_positives']:
         decide('calibration', f"{int(yh[has].sum())} positives out of fold (fewer than {SMALL['isotonic_positives']}): sigmoid calibration, not {method}"); method = 'sigmoid'
@@ -591,11 +627,15 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
                                          (Xh, yh_fit, wh))
         report['distributed'].update(info)
         del yl, wl
-    else:
-        pipe = fit_pipeline(model_pipeline(algo, params, cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
+    else:  # the champion, or each member of the blend
+        fitted = [fit_pipeline(model_pipeline(m['algorithm'], m['params'], cats, nums, cfg['imbalance'], seed), Xp, y_fit[pool], cfg['imbalance'], seed, w_fit[pool])
+                  for m in members]
+        pipe = fitted[0] if champ != 'blend' else Blend(fitted, bl['weights'])
     report['sizes'] = dict(pool=int(pool.sum()), search=int(hpo_mask.sum()), in_memory=int(mem.sum()), test=int(sp.test.sum()))
     lap('final_fit')
-    model = ClinicalModel(spec, cols, pipe, cal, thr, dict(algorithm=algo, params=params))
+    info = dict(algorithm=algo, params=params)  # a blend: its best single member's (by the folds), and every member
+    if champ == 'blend': info['blend'] = [dict(name=m['name'], algorithm=m['algorithm'], params=m['params'], weight=w) for m, w in zip(members, bl['weights'])]
+    model = ClinicalModel(spec, cols, pipe, cal, thr, info)
     p_test, y_test = model.predict_features(Xt), y[sp.test]
     report['calibration'].update(test_raw=discrimination(y_test, pipe.predict_proba(Xt[cols])[:, 1]), test_calibrated=discrimination(y_test, p_test))  # the order kept: equal
     nb = int(cfg['evaluation']['bootstrap'])
@@ -616,9 +656,21 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
             log.info('truths (ROC-AUC / PPV): %s; %d of %d false positives are recorded in a later year', ', '.join(
                 f"{n} {t['roc_auc']['value']:.3f} / {t['ppv']['value']:.3f}" for n, t in report['truths'].items()),
                 report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
+    model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
+                      trained_at=pd.Timestamp.now(tz='UTC').isoformat())
+    log.info('test ROC-AUC %.4f [%.4f, %.4f], PR-AUC %.4f, ECE %.4f%s', report['test']['roc_auc']['value'], report['test']['roc_auc']['lo'],
+             report['test']['roc_auc']['hi'], report['test']['pr_auc']['value'], report['test']['ece']['value'],
+             f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
+    preds = keys[sp.test].reset_index(drop=True).assign(target_window=y_win[sp.test], probability=p_test, prediction=(p_test >= thr).astype(np.int8))
+    if orc is not None: preds['p_true'] = orc['p_true'].to_numpy(float)
     lap('evaluation')
-    if compare:  # every strategy refitted with the chosen model on the same pool, judged on the same test rows
-        report['strategies'] = compare_strategies(compare, {} if dist else {lab['strategy']: pipe}, labels, mem, Xp, Xt, test_truths,
+    report['seconds_to_model'] = round(time.perf_counter() - t0, 1)  # the model is saved before the analyses: they never delay or shorten it
+    model_dir = save_model_dir(model, report | {'seconds': report['seconds_to_model'], 'timings': dict(laps)}, cfg, output / layout.MODEL, preds)
+    report['model_dir'] = str(model_dir)
+    log.info('model saved to %s after %.0f s; the analyses follow', model_dir, report['seconds_to_model'])
+    lap('save')
+    if compare:  # every strategy refitted with the chosen model (a blend: its best single member) on the same pool, judged on the same test rows
+        report['strategies'] = compare_strategies(compare, {} if dist or champ == 'blend' else {lab['strategy']: pipe}, labels, mem, Xp, Xt, test_truths,
                                                   float((p_test >= thr).mean()), algo, params, cats, nums, cfg, nb, seed) | {'rows': int(mem.sum())}
     lap('strategies')
     cap = int(cfg['evaluation']['baseline_max_rows']) or int(mem.sum())  # the logistic baseline's dense float64 copies dominate small machines
@@ -626,15 +678,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     report['baselines'] = baselines(X.iloc[sub(bmask)], y[bmask], Xt, y_test, cats, nums, seed) | {'rows': int(bmask.sum())}
     lap('baselines')
     report['seconds'], report['timings'] = round(time.perf_counter() - t0, 1), laps
-    model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
-                      trained_at=pd.Timestamp.now(tz='UTC').isoformat())
-    log.info('test ROC-AUC %.4f [%.4f, %.4f], PR-AUC %.4f, ECE %.4f%s', report['test']['roc_auc']['value'], report['test']['roc_auc']['lo'],
-             report['test']['roc_auc']['hi'], report['test']['pr_auc']['value'], report['test']['ece']['value'],
-             f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
+    layout.write_json(model_dir / layout.METRICS, report)  # the report now with the analyses
     plots = figures(y_test, p_test, thr, p_val, yh[has])
-    preds = keys[sp.test].reset_index(drop=True).assign(target_window=y_win[sp.test], probability=p_test, prediction=(p_test >= thr).astype(np.int8))
-    if orc is not None: preds['p_true'] = orc['p_true'].to_numpy(float)
-    report['model_dir'] = str(save_model_dir(model, report, cfg, output / layout.MODEL, preds))
     if enable_shap:
         from clinical_ml.explain import explain
         report['shap'] = explain(model, Xt.sample(min(len(Xt), 2000), random_state=seed), output / layout.MODEL / 'shap')
