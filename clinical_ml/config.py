@@ -84,7 +84,7 @@ class Labels(_Section):
 
 class Calibration(_Section):
     "How scores become probabilities."
-    method: Literal['auto', 'sigmoid', 'beta', 'isotonic', 'none'] = Field('auto', description='auto: the lowest cross-validated log-loss of sigmoid, beta and isotonic (each keeps the scores\' order)')
+    method: Literal['auto', 'sigmoid', 'beta', 'isotonic', 'none'] = Field('auto', description='auto: the lowest cross-validated log-loss of none (the scores as they are), sigmoid, beta and isotonic (each keeps the scores\' order)')
 
 class Threshold(_Section):
     "How the decision threshold is chosen, on validation predictions."

@@ -61,7 +61,7 @@ def oracle_for(fdir: Path, keys: pd.DataFrame) -> pd.DataFrame | None:
     return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
 # %% ../nbs/04_train.ipynb #23e097a7
-CALIBRATIONS = ('sigmoid', 'beta', 'isotonic')  # what `calibration.method: auto` chooses among, every one order-preserving
+CALIBRATIONS = ('none', 'sigmoid', 'beta', 'isotonic')  # what `calibration.method: auto` chooses among (ties: the first), every one order-preserving
 
 def choose_calibration(p,  # out-of-fold scores
                        y,  # their 0/1 labels
@@ -72,7 +72,8 @@ def choose_calibration(p,  # out-of-fold scores
     from sklearn.metrics import log_loss
     cv = {}
     for m in (CALIBRATIONS if method == 'auto' else [method]):
-        if m == 'none' or len(np.unique(fold)) < 2: cv[m] = (float('nan'), float('nan')); continue
+        if m == 'none': cv[m] = (log_loss(y, np.clip(p, 1e-12, 1 - 1e-12)), brier_score_loss(y, p)); continue  # the scores as they are: nothing fitted
+        if len(np.unique(fold)) < 2: cv[m] = (float('nan'), float('nan')); continue
         pred = np.empty(len(p))
         for f in np.unique(fold):
             tr = fold != f
