@@ -13,12 +13,13 @@ import pandas as pd
 from . import layout, schema
 from .config import load_config, setting
 from .estimators import model_pipeline
-from .metrics import at_threshold, bootstrap, discrimination, ece, psi
+from .metrics import at_threshold, bootstrap, calibration, calibration_stats, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
 from .model import load_model
 from .split import in_window, make_split
 
 # %% auto #0
-__all__ = ['log', 'SUGGESTIONS', 'add_slices', 'load_test', 'slice_metrics', 'label_uncertainty', 'diagnosis_year',
+__all__ = ['log', 'SUGGESTIONS', 'add_slices', 'protected_columns', 'load_test', 'slice_metrics', 'label_uncertainty',
+           'reviewer_calibration', 'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year',
            'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures', 'summary_markdown',
            'analyze']
 
@@ -43,6 +44,10 @@ def _source(features_dir: Path) -> Path | None:
     src = layout.data_source(features_dir)
     return src if src is not None and src.exists() else None
 
+def protected_columns(record: schema.Spec) -> list:
+    "The record's protected attributes (`protected: true` in its spec)."
+    return [n for n, c in record.cols.items() if c.protected]
+
 def load_test(model_dir: str | Path,  # a model directory written by `train`
               features_dir: str | Path,  # the features it was trained on
               extra: list = (),  # more feature columns to attach (e.g. the model's)
@@ -54,7 +59,7 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
     if not f.exists(): raise FileNotFoundError(f'{f}: no test predictions (the model directory must be written by train)')
     df = pd.read_parquet(f)
     years = sorted(df['year'].unique().tolist())
-    wanted = [s.column for s in record.slices if s.column not in ('patient_id', 'year')]
+    wanted = list(dict.fromkeys([s.column for s in record.slices if s.column not in ('patient_id', 'year')] + protected_columns(record)))
     attrs = layout.read_rows(features_dir, ['patient_id', 'year', *wanted, *extra], years)
     df = df.merge(attrs.astype({'year': df['year'].dtype, 'patient_id': 'string'}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                   on=['patient_id', 'year'], how='left', validate='one_to_one')
@@ -69,6 +74,8 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
             df = df.merge(o.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                           on=['patient_id', 'year'], how='left')
     df.attrs['slices'] = add_slices(df, record)
+    built = {s.column: s.name for s in record.slices if s.name in df}  # a protected attribute is compared by its slice (age → age_group), else as it is
+    df.attrs['protected'] = [built.get(c, c) for c in protected_columns(record) if built.get(c, c) in df]
     return df
 
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f
@@ -123,6 +130,96 @@ def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded
                          ['true onset, recorded later', 'onset in a later year'], 'no onset in follow-up')
         out['fp_by_oracle'] = {k: int(v) for k, v in pd.Series(kind).value_counts().items()}
         out['fp_share_recording_lag'] = float((kind == 'true onset, recorded later').mean())
+    return out
+
+# %% ../nbs/07_error_analysis.ipynb #422a9381
+def reviewer_calibration(df: pd.DataFrame,  # test rows with target, probability (and target_window, the slice columns when known)
+                         n_boot: int = 100,  # bootstrap resamples (a slice gets half)
+                         min_support: int = 100,  # smaller slices, or those with fewer than 10 positives, get no statistics
+                         points: int = 40,  # where the curve is read: quantiles of the predictions
+                         seed: int = 0,
+                        ) -> dict:
+    "Calibration intercept, slope, ICI, E50, E90, Emax, Brier and scaled Brier with 95% CIs per truth; the smoothed curve with its band; the same per slice."
+    y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
+    truths = {'recorded': y} | ({'window': df['target_window'].to_numpy(int)} if 'target_window' in df else {})
+    out = {'truths': {t: calibration(yt, p, n_boot, seed) for t, yt in truths.items()}}
+    at = np.unique(np.quantile(p, np.linspace(0.01, 0.99, points)))
+    band = bootstrap(lambda y, p: dict(enumerate(smooth_calibration(y, p, at=at))), y, p, n_boot=n_boot, seed=seed)
+    out['curve'] = pd.DataFrame(dict(predicted=at, observed=[band[i]['value'] for i in range(len(at))],
+                                     lo=[band[i]['lo'] for i in range(len(at))], hi=[band[i]['hi'] for i in range(len(at))]))
+    rows = []
+    for col in df.attrs.get('slices', []):
+        if col not in df: continue
+        for val, g in df.groupby(col, observed=True, sort=True):
+            yg = g['target'].to_numpy(int)
+            if len(g) < min_support or yg.sum() < 10 or yg.sum() == len(g): continue
+            c = calibration(yg, g['probability'].to_numpy(float), n_boot // 2, seed + len(rows))
+            rows.append(dict(slice=col, value=str(val), support=len(g), **{f'{k}{s}': c[k][x] for k in ('intercept', 'slope', 'ici', 'e90') for s, x in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
+    out['slices'] = pd.DataFrame(rows)
+    return out
+
+# %% ../nbs/07_error_analysis.ipynb #59ca1721
+def decision_analysis(df: pd.DataFrame,  # test rows with target and probability
+                      threshold: float,  # the model's decision threshold
+                      dca_range: tuple = (0.01, 0.5),  # threshold probabilities of the curve
+                      n_boot: int = 100, seed: int = 0,
+                     ) -> dict:
+    "The decision curve with its band, and the net benefit at the model's threshold against treat-all and treat-none."
+    y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
+    grid = np.round(np.arange(dca_range[0], dca_range[1] + 1e-9, 0.01), 4)
+    curve = decision_curve(y, p, grid, n_boot, seed)
+    at = decision_curve(y, p, [threshold], n_boot, seed).iloc[0]
+    wins = curve[(curve.model > curve.treat_all) & (curve.model > 0)].threshold
+    return dict(curve=curve, range=list(dca_range), at_threshold=dict(threshold=threshold, net_benefit=float(at.model), lo=float(at.model_lo), hi=float(at.model_hi),
+                treat_all=float(at.treat_all), avoided_per_100=float(at.avoided_per)),
+                useful_from=float(wins.min()) if len(wins) else None, useful_to=float(wins.max()) if len(wins) else None)
+
+# %% ../nbs/07_error_analysis.ipynb #7dea254f
+def sample_size_check(metrics: dict  # the training report (metrics.json)
+                     ) -> dict | None:
+    "Riley et al.'s minimum sample size for the candidate columns, the pool's prevalence and the cross-validated C, against the rows training used; None if the report lacks them."
+    fs, cv, pos = metrics.get('feature_selection'), metrics.get('cv'), metrics.get('pool_positives')
+    if not fs or not cv or not pos: return None
+    s = sample_size(int(fs['n_all']), pos / metrics['pool_rows'], c_statistic=float(np.clip(cv['roc_auc'], 0.51, 0.99)))
+    out = s | dict(rows_used=int(metrics['pool_rows']), events_used=int(pos), enough=bool(metrics['pool_rows'] >= s['minimum']))
+    if not out['enough']: log.warning('sample size: %s rows used, below the minimum of %s (%s)', f"{out['rows_used']:,}", f"{s['minimum']:,}", s['binding'])
+    return out
+
+# %% ../nbs/07_error_analysis.ipynb #5741bd0c
+def fairness(df: pd.DataFrame,  # test rows with target, probability and the protected columns (`df.attrs['protected']`)
+             threshold: float,  # the model's decision threshold
+             n_boot: int = 100, seed: int = 0,
+             min_support: int = 100,  # groups smaller than this, or with fewer than 10 outcomes, are left out
+            ) -> dict:
+    "Per protected attribute: sensitivity, PPV and calibration gap by group with CIs, and the largest gap of each between two groups with its CI."
+    out = {}
+    for attr in df.attrs.get('protected', []):
+        d = df[df[attr].notna()]
+        keep = [g for g, x in d.groupby(attr, observed=True) if len(x) >= min_support and x['target'].sum() >= 10]
+        if len(keep) < 2: continue
+        d = d[d[attr].isin(keep)]
+        codes, names = pd.factorize(d[attr].astype(str), sort=True)
+        def stat(y, p, g):
+            r = {}
+            for i, n in enumerate(names):
+                m = g == i; a = at_threshold(y[m], p[m], threshold)
+                r |= {f'sensitivity|{n}': a['sensitivity'], f'ppv|{n}': a['ppv'], f'calibration_gap|{n}': float(p[m].mean() - y[m].mean()) if m.any() else np.nan}
+            return r
+        y, p = d['target'].to_numpy(int), d['probability'].to_numpy(float)
+        point = stat(y, p, codes)
+        pairs = {}
+        for k in ('sensitivity', 'ppv', 'calibration_gap'):
+            v = {n: point[f'{k}|{n}'] for n in names}
+            pairs[k] = (max(v, key=v.get), min(v, key=v.get))
+        def with_gaps(y, p, g):
+            r = stat(y, p, g)
+            return r | {f'gap|{k}': r[f'{k}|{hi}'] - r[f'{k}|{lo}'] for k, (hi, lo) in pairs.items()}
+        b = bootstrap(with_gaps, y, p, codes, n_boot=n_boot, seed=seed)
+        groups = pd.DataFrame([dict(group=n, rows=int((codes == i).sum()), positives=int(y[codes == i].sum()),
+                                    **{f'{k}{s}': b[f'{k}|{n}'][x] for k in ('sensitivity', 'ppv', 'calibration_gap') for s, x in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))})
+                               for i, n in enumerate(names)])
+        gaps = {k: dict(higher=hi, lower=lo, **b[f'gap|{k}'], beyond_noise=bool(b[f'gap|{k}']['lo'] > 0)) for k, (hi, lo) in pairs.items()}
+        out[attr] = dict(groups=groups, gaps=gaps)
     return out
 
 # %% ../nbs/07_error_analysis.ipynb #a6827a89
@@ -353,6 +450,24 @@ def figures(res: dict) -> dict:
     if len(imp):
         top = imp.head(15)[[c for c in imp.columns if c.startswith('fold_')]].reset_index(names='feature').melt('feature', var_name='fold', value_name='importance')
         figs['importance'] = px.strip(top, x='importance', y='feature', color='fold', title='Feature importance on each temporal fold (top 15)').update_yaxes(autorange='reversed')
+    rc = res.get('reviewer_calibration')
+    if rc:
+        cv = rc['curve']; m = float(cv[['predicted', 'hi']].max().max())
+        f = go.Figure([go.Scatter(x=np.r_[cv.predicted, cv.predicted[::-1]], y=np.r_[cv.hi, cv.lo[::-1]], fill='toself', line=dict(width=0), opacity=0.3, name='95% band'),
+                       go.Scatter(x=cv.predicted, y=cv.observed, name='smoothed observed'), go.Scatter(x=[0, m], y=[0, m], line=dict(dash='dot'), name='ideal')])
+        t = rc['truths']['recorded']
+        figs['calibration_curve'] = f.update_layout(title=f"Calibration curve (spline-smoothed): intercept {_ci(t['intercept'])}, slope {_ci(t['slope'])}, ICI {t['ici']['value']:.4f}",
+                                                    xaxis_title='predicted risk', yaxis_title='observed risk')
+    da = res.get('decision')
+    if da:
+        c = da['curve']
+        f = go.Figure([go.Scatter(x=np.r_[c.threshold, c.threshold[::-1]], y=np.r_[c.model_hi, c.model_lo[::-1]], fill='toself', line=dict(width=0), opacity=0.3, name='model, 95% band'),
+                       go.Scatter(x=c.threshold, y=c.model, name='model'), go.Scatter(x=c.threshold, y=c.treat_all, name='treat all', line=dict(dash='dash')),
+                       go.Scatter(x=c.threshold, y=c.treat_none, name='treat none', line=dict(dash='dot'))])
+        lo = min(0.0, float(c.model_lo.min())) - 0.005
+        figs['decision_curve'] = f.add_vline(x=res['threshold'], line_dash='dash', annotation_text='threshold').update_layout(
+            title='Decision curve: net benefit by threshold probability', xaxis_title='threshold probability', yaxis_title='net benefit',
+            yaxis_range=[lo, float(c[['model_hi', 'treat_all']].max().max()) + 0.005])
     dr = res['drift']
     if len(dr): figs['drift'] = px.line(dr.reset_index(names='year').melt('year', var_name='feature', value_name='PSI'), x='year', y='PSI', color='feature',
                                         title='Drift: PSI of each feature against the earliest years').add_hline(y=0.25, line_dash='dot')
@@ -374,6 +489,43 @@ def summary_markdown(res: dict) -> str:
              f"- Calibration: ECE {o['ece']:.4f}.",
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
              f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
+    rc = res.get('reviewer_calibration')
+    if rc:
+        lines += ['## Calibration', '', 'On the test rows (95% bootstrap intervals; a perfectly calibrated model has intercept 0 and slope 1):', '',
+                  '| truth | intercept | slope | ICI | E50 | E90 | Emax | Brier | scaled Brier |', '|---|---|---|---|---|---|---|---|---|']
+        lines += [f"| {t} | {_ci(c['intercept'])} | {_ci(c['slope'])} | {_ci(c['ici'], '.4f')} | {c['e50']['value']:.4f} | {_ci(c['e90'], '.4f')} | {c['emax']['value']:.4f} "
+                  f"| {c['brier']['value']:.4f} | {c['scaled_brier']['value']:.3f} |" for t, c in rc['truths'].items()]
+        s = rc['slices']
+        if len(s):
+            off = s[(s.slope_hi < 1) | (s.slope_lo > 1) | (s.intercept_hi < 0) | (s.intercept_lo > 0)]
+            lines += ['', f"Per slice ({len(s)} with at least 100 rows and 10 outcomes): " + ('every slope and intercept interval includes 1 and 0.' if not len(off) else
+                      'miscalibrated beyond noise: ' + '; '.join(f"{r.slice} = {r.value} (intercept {r.intercept:+.2f} [{r.intercept_lo:+.2f}, {r.intercept_hi:+.2f}], "
+                                                                    f"slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}])" for r in off.itertuples()) + '.')]
+        lines += ['']
+    da = res.get('decision')
+    if da:
+        a = da['at_threshold']
+        lines += ['## Decision curve', '', f"At the threshold {a['threshold']:.3f} the model's net benefit is {a['net_benefit']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}] "
+                  f"true positives per patient, against {a['treat_all']:.4f} for treating all and 0 for treating none: {a['avoided_per_100']:.1f} unnecessary "
+                  f"interventions avoided per 100 patients compared with treating all, at the same number of true positives. "
+                  + (f"Over the range {da['range'][0]:.0%}-{da['range'][1]:.0%}, the model is above both from a threshold of {da['useful_from']:.0%} to {da['useful_to']:.0%}."
+                     if da['useful_from'] is not None else f"Over the range {da['range'][0]:.0%}-{da['range'][1]:.0%}, the model is never above both: it is not worth using as it is."), '']
+    ss = res.get('sample_size')
+    if ss:
+        lines += ['## Sample size', '', f"For {ss['parameters']} candidate columns, a prevalence of {ss['prevalence']:.1%} and an anticipated C statistic of {ss['c_statistic']:.3f} "
+                  f"(Cox-Snell R² {ss['r2_cs']:.3f}), Riley et al.'s criteria ask for at least {ss['minimum']:,} rows ({ss['events']:,.0f} events, {ss['events_per_parameter']:.1f} per "
+                  f"parameter; binding: {ss['binding']}; shrinkage {ss['criteria']['shrinkage']:,}, optimism {ss['criteria']['optimism']:,}, overall risk {ss['criteria']['overall_risk']:,}). "
+                  f"Training used {ss['rows_used']:,} patient-years with {ss['events_used']:,} events: " + ('enough.' if ss['enough'] else
+                  '**below the minimum: expect overfitting; fewer candidate columns or more data are needed.**'), '']
+    fa = res.get('fairness')
+    if fa:
+        names = {'sensitivity': 'sensitivity (equal opportunity)', 'ppv': 'PPV (predictive parity)', 'calibration_gap': 'calibration gap (mean predicted − observed)'}
+        lines += ['## Fairness', '', 'Largest gaps between the groups of each protected attribute at the threshold (95% bootstrap intervals):', '']
+        for attr, f in fa.items():
+            for k, g in f['gaps'].items():
+                lines.append(f"- **{attr}**, {names[k]}: {g['higher']} minus {g['lower']} = {g['value']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]"
+                             + (' — **beyond noise: the groups are not treated alike.**' if g['beyond_noise'] else ' (within noise).'))
+        lines += ['']
     cand = res.get('candidates')
     if cand:
         bound = {'trials': f"all its {res['hpo'].get('n_trials')} trials", 'time': f"its deadline of {res['hpo'].get('timeout_minutes')} min"}.get(res['hpo'].get('bounded_by'))
@@ -420,6 +572,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
             n_boot: int = 100,  # bootstrap resamples per slice
             importance_rows: int = 50_000,  # training rows per fold for the importance refits
             seed: int = 0,  # seed
+            dca_range: tuple = (0.01, 0.5),  # threshold probabilities of the decision curve
            ) -> dict:
     "Run the whole error analysis and write error_analysis.html / .md / .json to `output`."
     t0, model_dir, output = time.perf_counter(), Path(model_dir), Path(output)
@@ -443,6 +596,10 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res['dataset'], res['small_data'] = dict(name=rec.name, spec=rec.fingerprint, target=rec.target.meaning), metrics.get('small_data', [])
     res['candidates'], res['hpo'] = metrics.get('candidates'), metrics.get('hpo', {})
     res['slices'] = slice_metrics(df, thr, n_boot=n_boot, seed=seed)
+    res['reviewer_calibration'] = reviewer_calibration(df, n_boot=n_boot, seed=seed)
+    res['decision'] = decision_analysis(df, thr, dca_range, n_boot=n_boot, seed=seed)
+    res['sample_size'] = sample_size_check(metrics)
+    res['fairness'] = fairness(df, thr, n_boot=n_boot, seed=seed)
     res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
     res['diagnosis_year'] = diagnosis_year(metrics)
     res['error_patterns'] = error_patterns(df, thr, nums, by=df.attrs.get('slices', []))
@@ -454,7 +611,9 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     figs = figures(res)
     md = summary_markdown(res)
     show = ['slice', 'value', 'support', 'positives', 'prevalence', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'pr_auc', 'sensitivity', 'specificity', 'mean_predicted', 'calibration_gap']
-    blocks = [('md', md), ('fig', figs['slices']), ('table', res['slices'][show]), ('fig', figs['calibration']), ('fig', figs['distributions'])]
+    blocks = [('md', md), ('fig', figs['slices']), ('table', res['slices'][show]), ('fig', figs['calibration']), ('fig', figs['calibration_curve']),
+              ('table', res['reviewer_calibration']['slices'].round(4)), ('fig', figs['decision_curve']), ('fig', figs['distributions'])]
+    for attr, fa in res['fairness'].items(): blocks += [('md', f'### Fairness: {attr}'), ('table', fa['groups'].round(4))]
     dy = res['diagnosis_year']
     if dy:
         blocks += [('md', '## The diagnosis year\n\n' + dy['answer']), ('table', dy['truths'].round(4)), ('fig', figs['truths']), ('fig', figs['lead_time'])]
@@ -469,7 +628,10 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr, candidates=res['candidates'],
                diagnosis_year={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in dy.items()},
                worst_slice=worst.iloc[0][['slice', 'value', 'support', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi']].to_dict() if len(worst) else None,
-               recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1))
+               recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1),
+               calibration={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['reviewer_calibration'].items()},
+               decision_curve={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['decision'].items()}, sample_size=res['sample_size'],
+               fairness={a: dict(groups=f['groups'].to_dict('records'), gaps=f['gaps']) for a, f in res['fairness'].items()})
     layout.write_json(output / layout.REPORT_JSON, key)
     log.info('wrote %s in %.1f s', output / layout.REPORT_HTML, time.perf_counter() - t0)
     return res

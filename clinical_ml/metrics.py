@@ -10,7 +10,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 # %% auto #0
 __all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired',
-           'truth_stat', 'truths', 'lead_time', 'compare', 'psi']
+           'truth_stat', 'truths', 'lead_time', 'compare', 'psi', 'logistic_fit', 'logit', 'smooth_calibration',
+           'calibration_stats', 'calibration', 'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
 
 # %% ../nbs/03a_metrics.ipynb #d74e2918
 def ece(y, p, bins: int = 10) -> float:
@@ -140,3 +141,107 @@ def psi(ref, cur, bins: int = 10) -> float:
         return (np.bincount(b, minlength=len(edges) + 2) + 0.5) / (len(x) + 0.5 * (len(edges) + 2))
     a, c = shares(ref), shares(cur)
     return float(((c - a) * np.log(c / a)).sum())
+
+# %% ../nbs/03a_metrics.ipynb #6fd96fc6
+def logistic_fit(X,  # design matrix (rows × columns), without an intercept column unless wanted
+                 y,  # 0/1 outcomes
+                 offset=None,  # a fixed term added to the linear predictor (the model's log-odds for the intercept)
+                 ridge: float = 1e-8,  # a tiny ridge: separable or collinear designs stay finite
+                 iters: int = 50,
+                ) -> np.ndarray:
+    "The coefficients of an unpenalised logistic regression of y on X (with an optional offset), by iteratively reweighted least squares."
+    X, y = np.asarray(X, float).reshape(len(y), -1), np.asarray(y, float)
+    o, b = np.zeros(len(y)) if offset is None else np.asarray(offset, float), np.zeros(X.shape[1])
+    for _ in range(iters):
+        mu = 1 / (1 + np.exp(-np.clip(X @ b + o, -35, 35)))
+        w = np.maximum(mu * (1 - mu), 1e-12)
+        step = np.linalg.solve(X.T @ (w[:, None] * X) + ridge * np.eye(X.shape[1]), X.T @ (y - mu) - ridge * b)
+        b = b + step
+        if np.abs(step).max() < 1e-10: break
+    return b
+
+# %% ../nbs/03a_metrics.ipynb #fab4238b
+def logit(p) -> np.ndarray:
+    "log(p / (1 − p)), p kept inside (1e-7, 1 − 1e-7)."
+    p = np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
+
+def smooth_calibration(y, p,  # outcomes and predicted probabilities
+                       at=None,  # where to read the curve (default: at p itself)
+                       knots: int = 5,  # spline knots, at quantiles of the log-odds
+                      ) -> np.ndarray:
+    "The smoothed observed risk at `at`: a logistic regression of y on a cubic B-spline of logit(p), linear beyond the data."
+    from sklearn.preprocessing import SplineTransformer
+    z = logit(p)
+    st = SplineTransformer(n_knots=knots, degree=3, knots='quantile', extrapolation='linear').fit(z[:, None])
+    b = logistic_fit(st.transform(z[:, None]), y, ridge=1e-6)  # the basis sums to 1: it holds the intercept
+    return 1 / (1 + np.exp(-np.clip(st.transform(logit(p if at is None else at)[:, None]) @ b, -35, 35)))
+
+# %% ../nbs/03a_metrics.ipynb #05d858c7
+def calibration_stats(y, p) -> dict:
+    "Calibration-in-the-large (intercept), slope, ICI, E50, E90, Emax, Brier and scaled Brier of probabilities p; NaN with one class."
+    y, p = np.asarray(y).astype(int), np.asarray(p, float)
+    keys = ('intercept', 'slope', 'ici', 'e50', 'e90', 'emax', 'brier', 'scaled_brier')
+    if len(np.unique(y)) < 2: return dict.fromkeys(keys, float('nan'))
+    z, prev = logit(p), y.mean()
+    gap = np.abs(smooth_calibration(y, p) - p)
+    brier = float(brier_score_loss(y, p))
+    return dict(zip(keys, [float(logistic_fit(np.ones(len(y)), y, offset=z)[0]), float(logistic_fit(np.c_[np.ones(len(y)), z], y)[1]),
+                           float(gap.mean()), float(np.median(gap)), float(np.quantile(gap, 0.9)), float(gap.max()), brier, 1 - brier / (prev * (1 - prev))]))
+
+def calibration(y, p, n_boot: int = 200, seed: int = 0) -> dict:
+    "`calibration_stats` with bootstrap 95% intervals: {statistic: {'value', 'lo', 'hi'}}."
+    return bootstrap(calibration_stats, y, np.asarray(p, float), n_boot=n_boot, seed=seed)
+
+# %% ../nbs/03a_metrics.ipynb #10536a3c
+def net_benefit(y, p,  # outcomes and predicted probabilities
+                thresholds,  # threshold probabilities, each in (0, 1)
+                per: int = 100,  # interventions avoided per this many patients
+               ) -> pd.DataFrame:
+    "The decision curve: per threshold, the net benefit of the model, of treating all and of treating none, and the interventions avoided per `per`."
+    y, p, t = np.asarray(y).astype(int), np.asarray(p, float), np.asarray(thresholds, float)
+    n, prev, odds = len(y), y.mean(), t / (1 - t)
+    flag = p[None, :] >= t[:, None]
+    tp, fp = (flag & (y == 1)).sum(1) / n, (flag & (y == 0)).sum(1) / n
+    model, treat_all = tp - fp * odds, prev - (1 - prev) * odds
+    return pd.DataFrame(dict(threshold=t, model=model, treat_all=treat_all, treat_none=0.0, avoided_per=(model - treat_all) / odds * per))
+
+# %% ../nbs/03a_metrics.ipynb #d60aa88e
+def decision_curve(y, p, thresholds, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    "`net_benefit` with the model's bootstrap interval per threshold (columns model_lo, model_hi)."
+    t = np.asarray(thresholds, float)
+    b = bootstrap(lambda y, p: dict(enumerate(net_benefit(y, p, t).model)), y, np.asarray(p, float), n_boot=n_boot, seed=seed, level=level)
+    return net_benefit(y, p, t).assign(model_lo=[b[i]['lo'] for i in range(len(t))], model_hi=[b[i]['hi'] for i in range(len(t))])
+
+# %% ../nbs/03a_metrics.ipynb #a048fb02
+def r2_from_c(c: float,  # the anticipated C statistic (ROC-AUC), in (0.5, 1)
+              prevalence: float,  # the outcome's prevalence
+             ) -> float:
+    "The Cox-Snell R² a model of C statistic `c` has at `prevalence` (normal linear predictors of equal variance; Riley et al. 2022)."
+    from scipy.stats import norm
+    mu = np.sqrt(2) * norm.ppf(c)
+    x, w = np.polynomial.hermite_e.hermegauss(200); w = w / w.sum()  # E over N(0, 1)
+    a = np.log(prevalence / (1 - prevalence)) - mu ** 2 / 2  # the true log-odds at a linear predictor z: a + mu z
+    loglik = lambda z, yv: yv * -np.logaddexp(0, -(a + mu * z)) + (1 - yv) * -np.logaddexp(0, a + mu * z)
+    ll = prevalence * (w @ loglik(x + mu, 1)) + (1 - prevalence) * (w @ loglik(x, 0))  # per row, events' z ~ N(mu, 1)
+    ll0 = prevalence * np.log(prevalence) + (1 - prevalence) * np.log(1 - prevalence)
+    return float(1 - np.exp(-2 * (ll - ll0)))
+
+# %% ../nbs/03a_metrics.ipynb #617e8af2
+def sample_size(parameters: int,  # candidate predictor parameters (columns considered, before selection)
+                prevalence: float,  # the outcome's prevalence
+                c_statistic: float | None = None,  # the anticipated C statistic (or give r2_cs)
+                r2_cs: float | None = None,  # the anticipated Cox-Snell R² (default: from c_statistic)
+                shrinkage: float = 0.9,  # the expected uniform shrinkage allowed
+                delta: float = 0.05,  # the largest allowed gap between apparent and adjusted Nagelkerke R²
+                margin: float = 0.05,  # the overall risk estimated within ± this
+               ) -> dict:
+    "The minimum sample size of a binary-outcome prediction model: Riley et al.'s three criteria and the largest, with its events and events per parameter."
+    if (c_statistic is None) == (r2_cs is None): raise ValueError('sample_size: give one of c_statistic and r2_cs')
+    r2 = r2_from_c(c_statistic, prevalence) if r2_cs is None else float(r2_cs)
+    r2max = 1 - (prevalence ** prevalence * (1 - prevalence) ** (1 - prevalence)) ** 2
+    need = lambda s: parameters / ((s - 1) * np.log(1 - r2 / s))
+    s2 = r2 / (r2 + delta * r2max)
+    n = dict(shrinkage=int(np.ceil(need(shrinkage))), optimism=int(np.ceil(need(s2))), overall_risk=int(np.ceil((1.96 / margin) ** 2 * prevalence * (1 - prevalence))))
+    top = max(n, key=n.get)
+    return dict(criteria=n, minimum=n[top], binding=top, events=float(n[top] * prevalence), events_per_parameter=float(n[top] * prevalence / parameters),
+                r2_cs=r2, r2_cs_max=r2max, parameters=parameters, prevalence=prevalence, c_statistic=c_statistic, shrinkage=shrinkage)

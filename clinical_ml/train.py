@@ -499,8 +499,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     lab = cfg['labels']; tol = int(lab['tolerance'])
     y_win = window_labels(keys, tol)
     log.info('%s rows: %s in the training pool, %s held out for the test; %d folds', f'{len(y):,}', f'{pool.sum():,}', f'{sp.test.sum():,}', len(sp.folds))
-    report = dict(rows=len(y), pool_rows=int(pool.sum()), test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir), small_data=small)
     pool_pos = int(y[pool].sum())
+    report = dict(rows=len(y), pool_rows=int(pool.sum()), pool_positives=pool_pos, test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir), small_data=small)
     def decide(step, why):  # a small-data decision: logged, and kept in the report
         small.append(dict(step=step, why=why)); log.warning('small data (%s): %s', step, why)
     for n in list(small): log.warning('small data (%s): %s', n['step'], n['why'])
