@@ -1,5 +1,5 @@
-"The report's reviewer statistics against the reference implementations: decision curves against PyPI `dcurves`, run in
-a throwaway environment of its own (it pins pandas below the project's, so it is no dependency of ours)."
+"""The report's reviewer statistics against the reference implementations: decision curves against PyPI `dcurves`, run in
+a throwaway environment of its own (it pins pandas below the project's, so it is no dependency of ours)."""
 import json, subprocess, sys, textwrap
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
