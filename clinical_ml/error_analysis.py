@@ -526,6 +526,8 @@ def summary_markdown(res: dict) -> str:
                 lines.append(f"- **{attr}**, {names[k]}: {g['higher']} minus {g['lower']} = {g['value']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]"
                              + (' — **beyond noise: the groups are not treated alike.**' if g['beyond_noise'] else ' (within noise).'))
         lines += ['']
+    if [a for a in res.get('protected', []) if a not in (fa or {})]:
+        lines += [f"Not compared for fairness: {', '.join(a for a in res['protected'] if a not in (fa or {}))} (fewer than two groups with 100 test rows and 10 outcomes each).", '']
     cand = res.get('candidates')
     if cand:
         bound = {'trials': f"all its {res['hpo'].get('n_trials')} trials", 'time': f"its deadline of {res['hpo'].get('timeout_minutes')} min"}.get(res['hpo'].get('bounded_by'))
@@ -599,7 +601,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res['reviewer_calibration'] = reviewer_calibration(df, n_boot=n_boot, seed=seed)
     res['decision'] = decision_analysis(df, thr, dca_range, n_boot=n_boot, seed=seed)
     res['sample_size'] = sample_size_check(metrics)
-    res['fairness'] = fairness(df, thr, n_boot=n_boot, seed=seed)
+    res['fairness'], res['protected'] = fairness(df, thr, n_boot=n_boot, seed=seed), df.attrs.get('protected', [])
     res['label_uncertainty'] = label_uncertainty(df, thr, int(model.info.get('config', {}).get('labels', {}).get('tolerance', 1)))
     res['diagnosis_year'] = diagnosis_year(metrics)
     res['error_patterns'] = error_patterns(df, thr, nums, by=df.attrs.get('slices', []))
