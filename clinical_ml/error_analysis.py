@@ -13,7 +13,7 @@ import pandas as pd
 from . import layout, schema
 from .config import load_config, setting
 from .estimators import model_pipeline
-from .metrics import at_threshold, bootstrap, calibration, calibration_stats, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
+from .metrics import at_threshold, bootstrap, calibration, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
 from .model import load_model
 from .split import in_window, make_split
 
@@ -167,8 +167,8 @@ def decision_analysis(df: pd.DataFrame,  # test rows with target and probability
     "The decision curve with its band, and the net benefit at the model's threshold against treat-all and treat-none."
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
     grid = np.round(np.arange(dca_range[0], dca_range[1] + 1e-9, 0.01), 4)
-    curve = decision_curve(y, p, grid, n_boot, seed)
-    at = decision_curve(y, p, [threshold], n_boot, seed).iloc[0]
+    full = decision_curve(y, p, np.r_[grid, threshold], n_boot, seed)  # one bootstrap: the curve and the model's own threshold
+    curve, at = full.iloc[:-1].reset_index(drop=True), full.iloc[-1]
     wins = curve[(curve.model > curve.treat_all) & (curve.model > 0)].threshold
     return dict(curve=curve, range=list(dca_range), at_threshold=dict(threshold=threshold, net_benefit=float(at.model), lo=float(at.model_lo), hi=float(at.model_hi),
                 treat_all=float(at.treat_all), avoided_per_100=float(at.avoided_per)),

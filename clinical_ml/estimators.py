@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from .cluster import available_cpus
+from .metrics import logit
 
 # %% auto #0
 __all__ = ['MANY_CATEGORIES', 'log', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
@@ -138,7 +139,7 @@ def blend_logits(ps: list,  # each member's P(y = 1), arrays of one length
                  weights: list,  # non-negative weights, one per member (summing to 1)
                 ) -> np.ndarray:
     "The blend's P(y = 1): the logistic of the weighted sum of the members' log-odds."
-    z = sum(float(w) * np.log(np.clip(p, 1e-7, 1 - 1e-7) / (1 - np.clip(p, 1e-7, 1 - 1e-7))) for p, w in zip(ps, weights))
+    z = sum(float(w) * logit(p) for p, w in zip(ps, weights))
     return 1 / (1 + np.exp(-z))
 
 # %% ../nbs/03c_estimators.ipynb #740c6ddd

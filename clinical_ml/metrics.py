@@ -161,9 +161,11 @@ def logistic_fit(X,  # design matrix (rows × columns), without an intercept col
     return b
 
 # %% ../nbs/03a_metrics.ipynb #fab4238b
-def logit(p) -> np.ndarray:
-    "log(p / (1 − p)), p kept inside (1e-7, 1 − 1e-7)."
-    p = np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
+def logit(p,
+          eps: float = 1e-7,  # p is kept inside (eps, 1 − eps)
+         ) -> np.ndarray:
+    "log(p / (1 − p)): the one log-odds of the project (calibration statistics, blends, the sigmoid calibrator)."
+    p = np.clip(np.asarray(p, float), eps, 1 - eps); return np.log(p / (1 - p))
 
 def smooth_calibration(y, p,  # outcomes and predicted probabilities
                        at=None,  # where to read the curve (default: at p itself)

@@ -17,6 +17,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from . import features, layout, schema
+from .metrics import logit
 from .estimators import Blend, blend_logits
 
 # %% auto #0
@@ -53,7 +54,7 @@ class Calibrator:
         if self.method == 'beta': return 1 / (1 + np.exp(-(_beta_features(p) @ self.coef_ + self.intercept_)))
         return p
 
-def _logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
+def _logit(p): return logit(p, 1e-6)
 def _beta_features(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.column_stack([np.log(p), -np.log1p(-p)])
 
 # %% ../nbs/03d_model.ipynb #8ba1dfaa
