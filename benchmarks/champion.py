@@ -4,12 +4,14 @@
 training pool and test rows: logistic regression (our preprocessing, on the columns our model selected), LightGBM at
 the library's defaults on every feature column, and FLAML given our train stage's wall time. Each is scored on the
 same test rows as ours: ROC-AUC, PR-AUC, ECE with bootstrap intervals, and the paired differences (peer minus ours).
-AutoGluon is not run: installing it would replace the boosting libraries of this environment (see the JSON's note).
+AutoGluon (`autogluon.tabular` 1.6.3, `medium_quality` preset, our train stage's wall time as its time limit) runs in
+an environment of its own (created once under ~/.cache/clinical-ml-bench/autogluon: installing it here would replace
+this environment's LightGBM, XGBoost, CatBoost and scikit-learn), reading the same pool and test rows from Parquet.
 Writes benchmarks/results/champion.json.
 
     .venv/bin/python benchmarks/champion.py [--seeds 1 2 3] [--patients 50000] [--n_trials 12] [--timeout_minutes 4]
 """
-import argparse, json, shutil, sys, tempfile, time, warnings
+import argparse, json, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, yaml
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,6 +41,42 @@ def simple_peers(work: Path, cfg_path: str, seed: int) -> dict:
     return out
 
 
+AG_VENV = Path.home() / '.cache' / 'clinical-ml-bench' / 'autogluon'
+AG_SCRIPT = '''import sys, time, pandas as pd
+from autogluon.tabular import TabularPredictor
+train, test, out, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+tr, te = pd.read_parquet(train), pd.read_parquet(test)
+t = time.perf_counter()
+pr = TabularPredictor(label='target', problem_type='binary', eval_metric='roc_auc', path=out + '.ag', verbosity=0).fit(tr, presets='medium_quality', time_limit=secs)
+fit = time.perf_counter() - t
+pd.DataFrame({'p': pr.predict_proba(te)[1].to_numpy(float)}).to_parquet(out)
+print(fit, pr.model_best)
+'''
+
+def autogluon_env() -> Path:
+    "The AutoGluon environment's Python (created and installed on first use)."
+    py = AG_VENV / 'bin' / 'python'
+    if not (AG_VENV / '.installed').exists():
+        subprocess.run([sys.executable, '-m', 'venv', str(AG_VENV)], check=True)
+        subprocess.run([str(py), '-m', 'pip', 'install', '-q', 'autogluon.tabular[lightgbm,xgboost,catboost]==1.6.3'], check=True, timeout=3600)
+        (AG_VENV / '.installed').write_text('autogluon.tabular 1.6.3\n')
+    return py
+
+def autogluon_peer(work: Path, cfg_path: str, seconds: float, seed: int) -> dict:
+    "AutoGluon (medium_quality, `seconds`) on our pool (every feature column), in its own environment; its test scores beside ours, paired."
+    from clinical_ml.metrics import bootstrap, paired
+    import pandas as pd
+    d = same_split(work, cfg_path)
+    d['Xp'].assign(target=d['yp']).to_parquet(work / 'ag_train.parquet'); d['Xt'].to_parquet(work / 'ag_test.parquet')
+    (work / 'ag.py').write_text(AG_SCRIPT)
+    r = subprocess.run([str(autogluon_env()), str(work / 'ag.py'), str(work / 'ag_train.parquet'), str(work / 'ag_test.parquet'), str(work / 'ag_pred.parquet'), str(seconds)],
+                       capture_output=True, text=True, timeout=int(seconds) * 3 + 600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fit_s, best = r.stdout.strip().splitlines()[-1].split(' ', 1)
+    p = pd.read_parquet(work / 'ag_pred.parquet')['p'].to_numpy(float)
+    return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed),
+                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed))
+
 def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, work: Path) -> dict:
     cli = str(Path(sys.executable).parent / 'clinical-ml')
     cfg = yaml.safe_load((ROOT / 'config' / 'training_config.yaml').read_text())
@@ -48,7 +86,8 @@ def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, wo
     f = run_tree([cli, 'features', '--data', str(work / 'raw'), '--output', str(work / 'out' / 'features')]); assert f['returncode'] == 0, f['stderr']
     _, r, m = train_cli(0, work / 'out' / 'features', config, work)
     fl = flaml_runs(work, config, ['same'], r['seconds'], seed)
-    peers = {**simple_peers(work, config, seed), **{'FLAML at our wall time': dict(seconds=v['seconds'], budget_seconds=v['budget_seconds'], metrics=v['metrics'], minus_ours=v['minus_ours'],
+    ag = autogluon_peer(work, config, r['seconds'], seed)
+    peers = {**simple_peers(work, config, seed), 'AutoGluon medium_quality at our wall time': ag, **{'FLAML at our wall time': dict(seconds=v['seconds'], budget_seconds=v['budget_seconds'], metrics=v['metrics'], minus_ours=v['minus_ours'],
                                                  best_estimator=v['best_estimator']) for v in fl['flaml'].values()}}
     res = dict(seed=seed, rows=m['rows'], pool_rows=m['pool_rows'], test_rows=m['test_rows'],
                train_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'], ours=fl['ours'], champion=m.get('candidates'), hpo=m['hpo'],
@@ -74,8 +113,7 @@ def main():
         try: runs.append(one_seed(s, a.patients, a.n_trials, a.timeout_minutes, work))
         finally: shutil.rmtree(work, ignore_errors=True)
         save(a.name, dict(patients=a.patients, n_trials=a.n_trials, timeout_minutes=a.timeout_minutes, runs=runs,
-                          note='AutoGluon 1.6.3 was not run: installing autogluon.tabular into this environment would replace its LightGBM, XGBoost, '
-                               'CatBoost and scikit-learn; a separate environment reading the same split is left to do'))
+                          note='AutoGluon 1.6.3 runs in its own environment (~/.cache/clinical-ml-bench/autogluon) on the same pool and test rows'))
     behind = {k: max(max(r['peers'][k]['metrics'][m]['value'] - r['ours'][m]['value'] for r in runs) for m in ('roc_auc', 'pr_auc')) for k in runs[0]['peers']}
     print('largest lead of a peer over ours across seeds (ROC-AUC or PR-AUC):', json.dumps(behind))
 

@@ -131,6 +131,12 @@ def _infer(a: dict) -> int:
     print((f'# Columns not typed (left out: add them by hand, or drop them from the data):\n{head}' if skipped else '') + spec_yaml(spec), end='')
     return 0
 
+def _evaluate(a: dict) -> int:
+    "The runner of `clinical-ml evaluate`: the validation's summary as JSON."
+    from clinical_ml.evaluate import evaluate_model
+    print(json.dumps(evaluate_model(**a), default=str))
+    return 0
+
 def _import(fn: str):
     "The runner of `clinical-ml import` through `ingest.fn`: the summary (participant flow) as JSON."
     def run(a: dict) -> int:
@@ -147,6 +153,7 @@ COMMANDS = {  # subcommand → (module, function, options left out, renamed opti
     'train': ('train', 'train', ('client',), {}, (), _train),
     'serve': ('cli', 'serve', (), {}, (), _serve),
     'pipeline': ('pipeline', 'run_pipeline', (), {}, (), _pipeline),
+    'evaluate': ('evaluate', 'evaluate_model', ('client',), {}, (), _evaluate),
 }
 
 GROUPS = {  # command → (help, {subcommand → (module, function, options left out, renamed options, positional, runner)})

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import layout, schema
+from . import layout, schema, tripod
 from .config import load_config, setting
 from .estimators import model_pipeline
 from .metrics import at_threshold, bootstrap, calibration, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
@@ -21,7 +21,7 @@ from .split import in_window, make_split
 __all__ = ['log', 'SUGGESTIONS', 'add_slices', 'protected_columns', 'load_test', 'slice_metrics', 'label_uncertainty',
            'reviewer_calibration', 'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year',
            'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures', 'summary_markdown',
-           'analyze']
+           'analyze', 'reviewer_blocks', 'reviewer_summary']
 
 # %% ../nbs/07_error_analysis.ipynb #a72fdb94
 log = logging.getLogger('clinical_ml.error_analysis')
@@ -103,7 +103,9 @@ def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and th
                              roc_auc=auc[0], roc_auc_lo=auc[1], roc_auc_hi=auc[2], pr_auc=auc[3], pr_auc_lo=auc[4], pr_auc_hi=auc[5],
                              sensitivity=op['sensitivity'], specificity=op['specificity'], flagged=op['flagged'],
                              mean_predicted=p.mean(), calibration_gap=p.mean() - y.mean(), ece=ece(y, p) if len(g) >= min_support else np.nan))
-    return pd.DataFrame(rows).sort_values(['roc_auc', 'support'], ascending=[True, False], na_position='last').reset_index(drop=True)
+    cols = ['slice', 'value', 'support', 'positives', 'prevalence', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'pr_auc', 'pr_auc_lo', 'pr_auc_hi',
+            'sensitivity', 'specificity', 'flagged', 'mean_predicted', 'calibration_gap', 'ece']  # an empty table has them too
+    return pd.DataFrame(rows, columns=cols).sort_values(['roc_auc', 'support'], ascending=[True, False], na_position='last').reset_index(drop=True)
 
 # %% ../nbs/07_error_analysis.ipynb #798ab694
 def label_uncertainty(df: pd.DataFrame,  # test rows (with onset_year / recorded_year from the oracle when known)
@@ -624,8 +626,6 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     for name in ('false_positives', 'false_negatives'):
         blocks.append(('md', f"### Most confident {name.replace('_', ' ')}"))
         blocks.append(('table', pd.DataFrame(res['error_patterns'][name]['distinguishing'])))
-    layout.write_text(output / layout.REPORT_HTML, layout.html_page('clinical-ml error analysis', blocks))
-    layout.write_text(output / layout.REPORT_MD, md)
     worst = res['slices'].dropna(subset=['roc_auc']).head(1)
     key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr, candidates=res['candidates'],
                diagnosis_year={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in dy.items()},
@@ -634,8 +634,56 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
                calibration={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['reviewer_calibration'].items()},
                decision_curve={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['decision'].items()}, sample_size=res['sample_size'],
                fairness={a: dict(groups=f['groups'].to_dict('records'), gaps=f['gaps']) for a, f in res['fairness'].items()})
+    res['card'] = tripod.model_card(metrics | {'trained_at': model.info.get('trained_at')}, rec, model.info.get('config', {}), key | {'algorithm': res['algorithm']}, model.info.get('lineage'))
+    res['tripod'] = tripod.tripod_checklist(res['card'])
+    key.update(flow=metrics.get('flow'), table_one=metrics.get('table_one'), tripod=res['tripod'].reset_index().to_dict('records'), card=res['card'])
+    blocks += reviewer_blocks(metrics, res['tripod'])
+    md += reviewer_summary(metrics, res['tripod'])
+    layout.write_text(output / layout.REPORT_HTML, layout.html_page('clinical-ml error analysis', blocks))
+    layout.write_text(output / layout.REPORT_MD, md)
+    for name, text in tripod.card_files(res['card']).items(): layout.write_text(output / name, text)
     layout.write_json(output / layout.REPORT_JSON, key)
     log.info('wrote %s in %.1f s', output / layout.REPORT_HTML, time.perf_counter() - t0)
     return res
 
+
+
+# %% ../nbs/07_error_analysis.ipynb #96c60223
+def reviewer_blocks(metrics: dict,  # the training report (its `flow` and `table_one`, when training wrote them)
+                    checklist: pd.DataFrame,  # `tripod.tripod_checklist` of the model's card
+                   ) -> list:
+    "The report's closing blocks for reviewers: the participant flow (diagram and table), Table 1 and the TRIPOD+AI checklist."
+    blocks = []
+    if metrics.get('flow'):
+        flow = pd.DataFrame(metrics['flow'])
+        table = flow.drop(columns=[c for c in ('excluded',) if c in flow]).fillna('')
+        for c in [c for c in ('patients', 'patient_years', 'outcomes', 'count') if c in flow]: table[c] = flow[c].map(lambda v: '' if pd.isna(v) else f'{int(v):,}')  # counts as counts
+        blocks += [('md', '## Who is in the data\n\nFrom the source to the analysis: patients, patient-years and outcomes at each step, and each exclusion with its reason.'),
+                   ('fig', tripod.flow_figure(flow)), ('table', table)]
+    if metrics.get('table_one'):
+        t1 = metrics['table_one']
+        blocks += [('md', '### Table 1: characteristics by set and outcome\n\nPatient-years as recorded in their own year; numbers median [IQR], '
+                          'flags and categories n (%). Rows read: ' + ', '.join(f'{k} {v:,}' for k, v in t1['rows_read'].items()) + ' (a patient sample where a set is larger).'),
+                   ('table', pd.DataFrame(t1['table']).set_index('characteristic'))]
+    blocks += [('md', '## TRIPOD+AI checklist\n\nEach of the 27 items of TRIPOD+AI (Collins et al., BMJ 2024), filled from what the pipeline knows; '
+                      f'*{tripod.TO_FILL}* marks what only a person can say. The model card (model_card.md / .json beside this report) holds the same facts.'),
+               ('table', checklist)]
+    return blocks
+
+# %% ../nbs/07_error_analysis.ipynb #02c7d8b2
+def reviewer_summary(metrics: dict,  # the training report (its `flow`, when training wrote it)
+                     checklist: pd.DataFrame,  # `tripod.tripod_checklist` of the model's card
+                    ) -> str:
+    "The summary's closing section for reviewers: who is in the data, in one line, and where TRIPOD+AI stands."
+    lines = ['', "## For reviewers", '']
+    flow = {s['step']: s for s in metrics.get('flow') or []}
+    if flow:
+        d, t = flow.get('development (training pool)', {}), flow.get('test (held out)', {})
+        lines.append(f"- Who is in the data: {flow['patient-years in the data set']['patient_years']:,} patient-years of {flow['patient-years in the data set']['patients']:,} "
+                     f"patients; development {d.get('patient_years', 0):,} patient-years ({d.get('outcomes', 0):,} outcomes), test {t.get('patient_years', 0):,} "
+                     f"({t.get('outcomes', 0):,} outcomes); the flow diagram and Table 1 are in the HTML report.")
+    n = checklist['status'].value_counts()
+    lines.append(f"- TRIPOD+AI: {n.get('reported', 0)} of 27 items reported from what the pipeline knows, {n.get('partly', 0)} partly, "
+                 f"{n.get('person', 0)} to be filled by a person ({', '.join(checklist.index[checklist.status == 'person'])}); the model card is model_card.md beside this report.")
+    return '\n'.join(lines) + '\n'
 

@@ -57,6 +57,8 @@ SITES = COLUMNS['site'].categories
 _SITE_P = np.array([14, 12, 11, 10, 9, 9, 8, 7, 7, 5, 4, 4], float)  # site sizes
 _SI_SITES = {'S02', 'S05', 'S09', 'S11'}  # report glucose/lipids in mmol/L and creatinine in umol/L
 _IMPERIAL_SITES = {'S03', 'S07'}  # report height in inches and weight in pounds
+_SITE_RISK = np.array([0, 0.05, -0.05, 0, 0.05, -0.05, 0, 0.05, -0.05, 0.35, 0.45, 0.4])  # log-odds of onset per site: S10–S12 a higher baseline risk (referral centres)
+_SITE_AGE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 5, 6], float)  # years added to the age at entry per site: S10–S12 see older patients (case mix)
 
 def _patients(p: SimParams, idx: np.ndarray) -> dict:
     "Patient-level traits for patient indices `idx` (one array entry per patient)."
@@ -69,9 +71,10 @@ def _patients(p: SimParams, idx: np.ndarray) -> dict:
     male = u(3) < 0.49
     smoke0 = choice(u(5), [0.52, 0.27, 0.21])  # 0 never, 1 former, 2 current at entry
     quit_k = np.floor(np.log(u(6)) / np.log(0.92)).astype(np.int32)  # current smokers quit after this many years
+    site = choice(u(7), _SITE_P)
     return dict(key=key, idx=np.asarray(idx), length=length, entry=entry, male=male,
-                age0=30 + 50 * u(4) ** 1.2, smoke0=smoke0, quit_k=quit_k,
-                site=choice(u(7), _SITE_P), payer=choice(u(8), [0.62, 0.0, 0.18, 0.09, 0.11]),
+                age0=30 + 50 * u(4) ** 1.2 + _SITE_AGE[site], smoke0=smoke0, quit_k=quit_k,
+                site=site, payer=choice(u(8), [0.62, 0.0, 0.18, 0.09, 0.11]),
                 alcohol=choice(u(9), [0.35, 0.52, 0.13]), activity=choice(u(10), [0.4, 0.42, 0.18]),
                 height=np.where(male, 176, 163) + 7 * normal(key, 11),
                 metabolic=normal(key, 12), kidney=normal(key, 13), frailty=normal(key, 14),
@@ -142,7 +145,7 @@ def _linear_risk(pt: dict, r: dict, x: dict) -> np.ndarray:
             + 0.012 * (x['sbp'] - 130) + 0.025 * (_past_mean(x['sbp'], k) - 130)
             + 0.006 * (x['ldl'] - 115) + 0.012 * (_past_mean(x['ldl'], k) - 115) - 0.02 * (x['hdl'] - 50)
             + 0.6 * (_past_mean(x['hba1c'], k) >= 6.5) + 0.25 * (x['hba1c'] - 5.7)
-            + 0.015 * np.maximum(60 - x['egfr'], 0) + 0.02 * (x['bmi'] - 27) + 0.1 * pt['frailty'][r['pos']])
+            + 0.015 * np.maximum(60 - x['egfr'], 0) + 0.02 * (x['bmi'] - 27) + 0.1 * pt['frailty'][r['pos']] + _SITE_RISK[pt['site'][r['pos']]])
 
 # %% ../nbs/01_generate.ipynb #841dfd1e
 def _group_cumsum(x, k) -> np.ndarray:

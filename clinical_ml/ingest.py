@@ -151,6 +151,12 @@ def write_years(rows: pd.DataFrame,  # patient-year rows, named as the spec name
     rows, masked = schema.mask_out_of_range(rows, spec)  # values no range allows (typos) are missing, and counted, as the feature step does
     summary = {**summary, 'out_of_range_set_missing': masked}
     if masked: log.warning('out-of-range values set to missing: %s', masked)
+    required = [n for n, c in spec.cols.items() if n in rows and not c.nullable and c.role == 'feature']
+    if lost := {n: int(rows[n].isna().sum()) for n in required if rows[n].isna().any()}:  # a required value that was a typo: the row cannot be used
+        keep = rows[required].notna().all(axis=1)
+        summary['rows_dropped_required_value_missing'] = int((~keep).sum())
+        log.warning('%d patient-year(s) dropped: a required value is missing or was out of range (%s)', int((~keep).sum()), lost)
+        rows = rows[keep].reset_index(drop=True)
     schema.validate(rows, spec, target=True, source=f'the patient-years for {output}')
     names = [n for n in spec.cols if n in rows]
     t = pa.Table.from_pandas(rows[names].astype({n: schema.dtype(spec.cols[n]) for n in names}), preserve_index=False)

@@ -16,10 +16,11 @@ from . import schema
 # %% auto #0
 __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS', 'IMPORT', 'PIECES', 'SPEC', 'SUMMARY', 'PARTS',
            'MODEL', 'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS',
-           'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML', 'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY',
-           'run_dirs', 'project_root', 'project_path', 'staged_dir', 'DiskFull', 'is_disk_full', 'write_text',
-           'write_json', 'read_json', 'parts', 'part_rows', 'read_columns', 'data_source', 'read_oracle', 'read_spec',
-           'write_spec', 'read_records', 'read_rows', 'html_page']
+           'EVAL_HTML', 'EVAL_MD', 'EVAL_JSON', 'CARD_JSON', 'CARD_MD', 'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML',
+           'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs', 'project_root', 'project_path',
+           'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
+           'read_columns', 'data_source', 'read_oracle', 'read_spec', 'write_spec', 'read_records', 'read_rows',
+           'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -33,6 +34,8 @@ PARTS = 'part-*.parquet'  # features: the data files
 MODEL = 'model'  # train: the model directory inside the training output
 MODEL_FILE, METRICS, THRESHOLD, FEATURE_LIST = 'model.joblib', 'metrics.json', 'threshold.json', 'features.json'  # in MODEL
 CONFIG, DATA_HASH, PREDICTIONS = 'config.yaml', 'data_hash.txt', 'predictions.parquet'  # in MODEL
+EVAL_HTML, EVAL_MD, EVAL_JSON = 'evaluation.html', 'evaluation.md', 'evaluation.json'  # in an evaluation's output (clinical-ml evaluate)
+CARD_JSON, CARD_MD = 'model_card.json', 'model_card.md'  # the model card: in MODEL (training's), in REPORT (the error analysis's), in an evaluation's output
 TRAIN_REPORT, OPTUNA_DB = 'train_report.json', 'optuna.db'  # in the training output
 REPORT_HTML, REPORT_MD, REPORT_JSON, EDA_HTML = 'error_analysis.html', 'error_analysis.md', 'error_analysis.json', 'eda.html'  # in REPORT
 RUN_SUMMARY = 'summary.json'  # the pipeline's summary, in the run directory

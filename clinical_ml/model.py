@@ -21,8 +21,8 @@ from .metrics import logit
 from .estimators import Blend, blend_logits
 
 # %% auto #0
-__all__ = ['log', 'TIE', 'Calibrator', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel', 'plain_values',
-           'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
+__all__ = ['log', 'TIE', 'Calibrator', 'Recalibrated', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel',
+           'plain_values', 'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
 
 # %% ../nbs/03d_model.ipynb #ddf49af8
 log = logging.getLogger('clinical_ml.model')
@@ -56,6 +56,17 @@ class Calibrator:
 
 def _logit(p): return logit(p, 1e-6)
 def _beta_features(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.column_stack([np.log(p), -np.log1p(-p)])
+
+# %% ../nbs/03d_model.ipynb #7c9feeaa
+class Recalibrated:
+    "A calibrator updated on new data: the base calibrator's log-odds times `slope`, plus `intercept` (intercept-only: slope 1)."
+    def __init__(self, base,  # the model's calibrator
+                 intercept: float,  # added to the log-odds
+                 slope: float = 1.0,  # multiplies the log-odds (1: intercept-only recalibration)
+                ): self.base, self.intercept, self.slope = base, float(intercept), float(slope)
+    def __call__(self, p): return 1 / (1 + np.exp(-(self.intercept + self.slope * _logit(self.base(p)))))
+    def __repr__(self): return f'Recalibrated({self.base!r}, intercept={self.intercept:.4f}, slope={self.slope:.4f})'
+
 
 # %% ../nbs/03d_model.ipynb #8ba1dfaa
 class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
@@ -302,6 +313,7 @@ def save_model_dir(model: ClinicalModel,  # the trained model
                    cfg: dict,  # the training config
                    out: Path,  # the directory to (re)write
                    predictions: pd.DataFrame | None = None,  # the held-out test rows and their probabilities
+                   files: dict | None = None,  # more files to write: name → text (the model card)
                   ) -> Path:
     "Write the versioned model directory atomically."
     with layout.staged_dir(out, overwrite=True) as tmp:
@@ -312,6 +324,7 @@ def save_model_dir(model: ClinicalModel,  # the trained model
         layout.write_spec(tmp, model.spec.record)  # the record's spec, readable without unpickling the model
         (tmp / layout.CONFIG).write_text(yaml.safe_dump(cfg))
         (tmp / layout.DATA_HASH).write_text(report['data_hash'] + '\n')
+        for name, text in (files or {}).items(): (tmp / name).write_text(text)
         if predictions is not None: predictions.to_parquet(tmp / layout.PREDICTIONS, index=False)
     return Path(out)
 

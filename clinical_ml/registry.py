@@ -14,8 +14,8 @@ from . import layout
 from .model import ClinicalModel, PyfuncModel, load_model, signature
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'load_registered',
-           'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'register_update',
+           'load_registered', 'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -81,6 +81,8 @@ def log_run(model: ClinicalModel,  # the trained model
         mlflow.log_metrics({f'lead_time_{k}': float(v) for k, v in lt.items() if isinstance(v, (int, float)) and np.isfinite(v)})
         for name, fig in plots.items(): mlflow.log_figure(fig, f'plots/{name}')
         mlflow.log_artifacts(str(model_dir), 'model_dir')
+        for card in (Path(model_dir) / layout.CARD_JSON, Path(model_dir) / layout.CARD_MD):  # the model card beside the model, for people
+            if card.exists(): mlflow.log_artifact(str(card))
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
@@ -130,6 +132,33 @@ def log_to_run(run_id: str,  # an existing run
             for p in map(Path, paths):
                 if p.is_dir(): mlflow.log_artifacts(str(p), folder)
                 else: mlflow.log_artifact(str(p), folder)
+
+# %% ../nbs/03e_registry.ipynb #7bd26a57
+def register_update(model: ClinicalModel,  # the updated model (its `info['lineage']` says what changed)
+                    report: dict,  # its evaluation on the new data
+                    model_dir: Path,  # its model directory
+                    name: str,  # the registered model name (the parent's)
+                    uri: str | None = None,  # tracking URI (default: `tracking_uri()`)
+                    experiment_name: str = 'clinical-ml',  # the run's experiment
+                   ) -> dict:
+    "Log the update as a run and register it as a new version of `name`, tagged with its lineage; the champion alias stays."
+    import mlflow
+    uri = uri or tracking_uri(); mlflow.set_tracking_uri(uri); experiment(experiment_name, uri)
+    lineage, record = model.info.get('lineage', {}), model.spec.record
+    with mlflow.start_run(run_name=f"update of {lineage.get('parent', '?')}") as run:
+        mlflow.log_params({f'lineage.{k}': str(v)[:500] for k, v in lineage.items()} | {'dataset': record.name, 'dataset_spec': record.fingerprint})
+        mlflow.log_metrics({f'{part}_{k}': v for part in ('validation', 'validation_before') for k, v in report.get(part, {}).items()
+                            if isinstance(v, (int, float)) and np.isfinite(v)})
+        mlflow.log_artifacts(str(model_dir), 'model_dir')
+        for card in (Path(model_dir) / layout.CARD_JSON, Path(model_dir) / layout.CARD_MD):
+            if card.exists(): mlflow.log_artifact(str(card))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
+                                           signature=signature(record), pip_requirements=['clinical-ml'])
+    mv = mlflow.register_model(info.model_uri, name, tags={f'lineage.{k}': str(v)[:500] for k, v in lineage.items()})
+    log.info('registered the update as %s version %s (lineage: %s); the champion alias is unchanged', name, mv.version, lineage)
+    return dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=uri, registered_version=int(mv.version), registered_uri=f'models:/{name}/{mv.version}')
 
 # %% ../nbs/03e_registry.ipynb #00cc70c1
 def load_registered(uri: str  # an MLflow model URI

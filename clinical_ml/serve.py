@@ -20,7 +20,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
-from . import features, schema
+from . import features, schema, tripod
 from .observe import BATCHES, CONTENT_TYPE_LATEST, LATE_RUN, PREDICTIONS, RELOADS, STORE_ERRORS, Observe, lag_exempt, setup_logging, access, metrics_text
 from .store import Store, StoreUnavailable, build_store
 
@@ -30,8 +30,8 @@ __all__ = ['SECRETS', 'log', 'API_KEY_HEADER', 'ADMIN_KEY_HEADER', 'router', 'ap
            'load_all', 'maybe_reload', 'retry_until_loaded', 'ReloadRefused', 'check_candidate', 'trigger_reload',
            'request_models', 'PredictResponse', 'confidence', 'collect', 'score', 'lifespan', 'create_app', 'check_key',
            'require_admin', 'answers', 'parse', 'parse_batch', 'store_503', 'predict_many', 'predict_each', 'Batcher',
-           'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'model_spec', 'reload',
-           'metrics']
+           'invalid', 'health', 'predict', 'predict_batch', 'model_info', 'model_features', 'model_spec', 'model_card',
+           'reload', 'metrics']
 
 # %% ../nbs/06_serve.ipynb #74972b25
 class Settings(BaseModel):
@@ -605,6 +605,15 @@ async def model_spec(request: Request):
     "The data set spec of the served model's record: every field a request may hold, its kind, unit, range and categories."
     s = _served(_state(request))
     return s.model.spec.record.model_dump(mode='json')
+
+@router.get('/model/card', responses={200: {'content': {'text/markdown': {}}}})
+async def model_card(request: Request, format: Literal['json', 'markdown'] = 'json'):
+    "The served model's card (what it is, its data, performance with CIs, limitations, what a person must fill): JSON, or Markdown with `format=markdown`."
+    s = _served(_state(request))
+    card = s.model.info.get('card')
+    if card is None: raise HTTPException(404, 'the served model has no card: it was trained before cards were written; retrain it (clinical-ml train)')
+    card = card | {'served': {'name': s.name, 'version': s.version, 'source': s.source}}
+    return Response(tripod.card_markdown(card), media_type='text/markdown') if format == 'markdown' else card
 
 @router.post('/admin/reload', dependencies=[Depends(require_admin)])
 def reload(request: Request, accept_spec_change: bool = False):

@@ -18,6 +18,7 @@ from .cluster import available_cpus, cluster_kwargs, limit_threads, using_client
 from .config import load_config, merge
 from .estimators import Blend, blend_logits, fit_pipeline, model_pipeline
 from .metrics import compare, discrimination, ece, evaluate, lead_time, paired, point_metrics, truths
+from . import tripod
 from .model import Calibrator, ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed
 from .registry import log_run
@@ -504,6 +505,12 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     def decide(step, why):  # a small-data decision: logged, and kept in the report
         small.append(dict(step=step, why=why)); log.warning('small data (%s): %s', step, why)
     for n in list(small): log.warning('small data (%s): %s', n['step'], n['why'])
+    report['test_years'] = sorted(np.unique(keys['year'].to_numpy()[sp.test]).tolist())  # who is in the data: the participant flow and Table 1
+    report['flow'] = [tripod.plain({k: v for k, v in r.items() if pd.notna(v)}) for r in tripod.participant_flow(keys, sp.pool, sp.test, tripod.source_record(fdir), pool).to_dict('records')]
+    described = tripod.sample_rows(fdir, keys, {'development': pool, 'test': sp.test}, spec.record, seed=seed)
+    report['table_one'] = dict(table=tripod.table_one(described, spec.record).reset_index().to_dict('records'), rows_read=described['set'].value_counts().to_dict())
+    report['reference'] = tripod.profile(described[described['set'] == 'development'], spec.record)  # the case mix an external validation compares with
+    del described
     compare = lab['compare']
     if compare and pool_pos < SMALL['compare_positives']:
         decide('label strategies', f"{pool_pos} positives in the pool (fewer than {SMALL['compare_positives']}): the label strategies are not compared"); compare = []
@@ -659,6 +666,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
                 report['lead_time']['false_positives_early'], report['lead_time']['false_positives'])
     model.info.update(metrics={k: v['value'] for k, v in report['test'].items()}, config=cfg, data_hash=report['data_hash'],
                       trained_at=pd.Timestamp.now(tz='UTC').isoformat())
+    model.info['reference'] = report['reference']
+    model.info['card'] = tripod.model_card(report | {'trained_at': model.info['trained_at']}, spec.record, cfg)  # saved with the model: served at GET /model/card
     log.info('test ROC-AUC %.4f [%.4f, %.4f], PR-AUC %.4f, ECE %.4f%s', report['test']['roc_auc']['value'], report['test']['roc_auc']['lo'],
              report['test']['roc_auc']['hi'], report['test']['pr_auc']['value'], report['test']['ece']['value'],
              f" (oracle ROC-AUC {report['oracle']['roc_auc']:.4f})" if 'oracle' in report else '')
@@ -666,7 +675,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     if orc is not None: preds['p_true'] = orc['p_true'].to_numpy(float)
     lap('evaluation')
     report['seconds_to_model'] = round(time.perf_counter() - t0, 1)  # the model is saved before the analyses: they never delay or shorten it
-    model_dir = save_model_dir(model, report | {'seconds': report['seconds_to_model'], 'timings': dict(laps)}, cfg, output / layout.MODEL, preds)
+    model_dir = save_model_dir(model, report | {'seconds': report['seconds_to_model'], 'timings': dict(laps)}, cfg, output / layout.MODEL, preds, tripod.card_files(model.info['card']))
     report['model_dir'] = str(model_dir)
     log.info('model saved to %s after %.0f s; the analyses follow', model_dir, report['seconds_to_model'])
     lap('save')

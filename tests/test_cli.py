@@ -6,7 +6,7 @@ from conftest import ROOT
 def test_help_lists_subcommands(cli):
     r = cli('--help')
     assert r.returncode == 0
-    for c in ['generate', 'features', 'train', 'serve', 'pipeline', 'validate']: assert c in r.stdout
+    for c in ['generate', 'features', 'train', 'serve', 'pipeline', 'validate', 'evaluate']: assert c in r.stdout
 
 def test_import_schema_in_fresh_process():
     r = subprocess.run([sys.executable, '-c', 'import clinical_ml.schema as s; print(len(s.load_spec("synthetic").cols))'], capture_output=True, text=True, timeout=900)
@@ -43,3 +43,9 @@ def test_unsupported_file_type(cli, tmp_path):
 def test_bad_flag_exits_2(cli):
     r = cli('generate', '--num_patients', 'many')
     assert r.returncode == 2 and 'invalid int value' in r.stderr
+
+
+def test_evaluate_names_a_missing_model(cli, tmp_path):
+    r = cli('evaluate', '--model', tmp_path/'nope', '--data', tmp_path, '--output', tmp_path/'out')
+    assert r.returncode == 2 and 'no such model directory' in r.stderr and str(tmp_path/'nope') in r.stderr, r.stderr
+    assert not (tmp_path/'out').exists()

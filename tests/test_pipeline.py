@@ -54,11 +54,15 @@ def test_every_stage_its_outputs_the_model_and_the_report(run):
 
 def test_report_draws_in_a_real_browser(run, chromium):
     d, _, _ = run
-    for page, figures in (('error_analysis.html', 5), ('eda.html', 7)):
+    for page, figures in (('error_analysis.html', 8), ('eda.html', 7)):
         dom, log = chromium((d / 'run' / 'report' / page).as_uri())
         assert dom.count('class="main-svg"') >= figures, (page, dom.count('class="main-svg"'))  # plotly drew each figure
         console = [l for l in log.splitlines() if 'CONSOLE' in l]
         assert not [l for l in console if 'error' in l.lower() or 'uncaught' in l.lower()], console
+    dom, _ = chromium((d / 'run' / 'report' / 'error_analysis.html').as_uri())
+    for part in ('Calibration curve (spline-smoothed)', 'Decision curve: net benefit', 'Participant flow: from the source',  # the reviewer's parts, drawn
+                 'Table 1: characteristics', 'TRIPOD+AI checklist', 'to be filled by a person', 'development (training pool)'):
+        assert part in dom, part
 
 
 def test_resume_after_a_failed_stage(run, tmp_path):
