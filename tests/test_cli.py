@@ -49,3 +49,11 @@ def test_evaluate_names_a_missing_model(cli, tmp_path):
     r = cli('evaluate', '--model', tmp_path/'nope', '--data', tmp_path, '--output', tmp_path/'out')
     assert r.returncode == 2 and 'no such model directory' in r.stderr and str(tmp_path/'nope') in r.stderr, r.stderr
     assert not (tmp_path/'out').exists()
+
+
+def test_serving_imports_without_the_training_stack():
+    "What the serving image lacks (Arrow, Dask, CatBoost, Optuna, papermill, plotly) is never imported by the API, the registry or the command: caught here before an image is built."
+    code = ("import sys\nfor m in ('pyarrow', 'pyarrow.parquet', 'pyarrow.dataset', 'dask', 'distributed', 'catboost', 'optuna', 'papermill', 'plotly'): sys.modules[m] = None\n"
+            "import clinical_ml.serve, clinical_ml.registry, clinical_ml.cli, clinical_ml.tripod\nprint('ok')")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stderr[-3000:]

@@ -50,6 +50,8 @@ def test_leave_sites_out_with_recalibration_registered(sites):
     v2 = c.get_model_version('clinical-ml', '2')
     assert v2.tags['lineage.kind'] == 'recalibration' and v2.tags['lineage.parent_version'] == '1' and v2.tags['lineage.method'] == 'intercept', v2.tags
     assert str(c.get_model_version_by_alias('clinical-ml', 'champion').version) == '1'  # a site's update does not take the champion alias
+    for v in ('1', '2'):  # the card is logged beside each version's model, for people reading MLflow
+        assert {'model_card.md', 'model_card.json'} <= {a.path for a in c.list_artifacts(c.get_model_version('clinical-ml', v).run_id)}, v
     html = (d/'eval'/'evaluation.html').read_text()
     assert 'External validation of clinical-ml version 1' in html and 'Recalibration (intercept)' in html and 'Case mix' in html
     card = json.loads((d/'eval'/'model_card.json').read_text())
