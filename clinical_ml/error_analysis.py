@@ -29,7 +29,7 @@ log = logging.getLogger('clinical_ml.error_analysis')
 def add_slices(df: pd.DataFrame,  # test rows holding the columns the slices are computed from
                record: schema.Spec,  # the data set's spec: its `slices`
               ) -> list:
-    "Add the record's slice columns to `df` (binned numbers, code chapters, columns as they are); return their names, in spec order."
+    "Add the record's slice columns to `df` (binned numbers, code chapters, columns as they are) and name them in `df.attrs` (`slices`, and `protected`: each protected attribute by its slice, age → age_group); the slice names, in spec order."
     for s in record.slices:
         if s.column not in df: continue
         if s.bins is not None: df[s.name] = pd.cut(df[s.column].astype(float), s.bins, right=False, labels=s.labels)
@@ -37,7 +37,10 @@ def add_slices(df: pd.DataFrame,  # test rows holding the columns the slices are
             first = df[s.column].astype('string').str[0]
             df[s.name] = first.map(lambda x: 'none' if x is pd.NA or x is None or x != x else s.chapters.get(x, f'other ({x})')).astype('category')
         elif s.name != s.column: df[s.name] = df[s.column]
-    return [s.name for s in record.slices if s.name in df]
+    built = {s.column: s.name for s in record.slices if s.name in df}  # a protected attribute is compared by its slice (age → age_group), else as it is
+    df.attrs['slices'] = [s.name for s in record.slices if s.name in df]
+    df.attrs['protected'] = [built.get(c, c) for c in protected_columns(record) if built.get(c, c) in df]
+    return df.attrs['slices']
 
 def _source(features_dir: Path) -> Path | None:
     "The raw data directory the features were computed from, when it still exists."
@@ -73,9 +76,7 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
         if o is not None:
             df = df.merge(o.astype({'year': df['year'].dtype}).assign(patient_id=lambda d: d.patient_id.astype(df['patient_id'].dtype)),
                           on=['patient_id', 'year'], how='left')
-    df.attrs['slices'] = add_slices(df, record)
-    built = {s.column: s.name for s in record.slices if s.name in df}  # a protected attribute is compared by its slice (age → age_group), else as it is
-    df.attrs['protected'] = [built.get(c, c) for c in protected_columns(record) if built.get(c, c) in df]
+    add_slices(df, record)
     return df
 
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f

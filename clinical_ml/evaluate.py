@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_evaluate.ipynb #d47b2bb3
 from __future__ import annotations
-import copy, hashlib, logging, time
+import copy, logging, time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ from .registry import load_any, register_update
 from .split import patient_uniform
 
 # %% auto #0
-__all__ = ['log', 'parse_years', 'features_for_model', 'recalibration', 'validate_rows', 'evaluate_model']
+__all__ = ['log', 'parse_years', 'features_for_model', 'recalibration', 'validate_rows', 'score_rows', 'fit_update',
+           'evaluate_model']
 
 # %% ../nbs/07b_evaluate.ipynb #11a680e9
 log = logging.getLogger('clinical_ml.evaluate')
@@ -47,8 +48,7 @@ def features_for_model(model,  # a `ClinicalModel`
     if not data.exists(): raise FileNotFoundError(f'{data}: no such directory (--data takes patient-years with their spec beside them, or their features)')
     schema.same_spec(model.spec.record, layout.read_spec(data), source=str(data))
     if (data / layout.SPEC).exists():
-        import pyarrow.parquet as pq
-        if missing := [c for c in model.columns if c not in pq.read_schema(layout.parts(data)[0]).names]:
+        if missing := [c for c in model.columns if c not in layout.stored_columns(data)]:
             raise ValueError(f'{data}: features without {len(missing)} column(s) the model takes ({", ".join(missing[:5])}…): pass the raw patient-years instead')
         return data
     out = output / 'features'
@@ -81,7 +81,7 @@ def validate_rows(df: pd.DataFrame,  # rows with target and probability (and the
     for name, f in tqdm(steps.items(), desc=f'validating {len(df):,} rows', disable=None): out[name] = f()
     return out
 
-# %% ../nbs/07b_evaluate.ipynb #40eef6a0
+# %% ../nbs/07b_evaluate.ipynb #23d939b7
 def _summary(v: dict) -> dict:
     "The headline figures of a `validate_rows` result, flat (for JSON, MLflow and the tables)."
     m, c = v['metrics'], v['calibration']['truths']['recorded']
@@ -90,6 +90,15 @@ def _summary(v: dict) -> dict:
                 **{f'{k}{s}': c[k][x] for k in ('intercept', 'slope', 'ici', 'e90') for s, x in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))},
                 net_benefit=v['decision']['at_threshold']['net_benefit'], treat_all=v['decision']['at_threshold']['treat_all'])
 
+# %% ../nbs/07b_evaluate.ipynb #fbe55182
+def _findings(v: dict) -> str:
+    "The headline figures as sentences."
+    return (f"- ROC-AUC {v['roc_auc']:.3f} [{v['roc_auc_lo']:.3f}, {v['roc_auc_hi']:.3f}], PR-AUC {v['pr_auc']:.3f} [{v['pr_auc_lo']:.3f}, {v['pr_auc_hi']:.3f}].\n"
+            f"- Calibration intercept {v['intercept']:+.3f} [{v['intercept_lo']:+.3f}, {v['intercept_hi']:+.3f}] (0: right on average), slope {v['slope']:.3f} "
+            f"[{v['slope_lo']:.3f}, {v['slope_hi']:.3f}] (1: neither too extreme nor too modest), ICI {v['ici']:.4f}, E90 {v['e90']:.4f}.\n"
+            f"- At the threshold: sensitivity {v['sensitivity']:.3f}, PPV {v['ppv']:.3f}; net benefit {v['net_benefit']:.4f} against treat-all {v['treat_all']:.4f}.\n")
+
+# %% ../nbs/07b_evaluate.ipynb #cc88bb70
 def _blocks(res: dict, title: str) -> list:
     "The report of one validation: its figures and tables."
     v = res['validation']
@@ -100,6 +109,40 @@ def _blocks(res: dict, title: str) -> list:
     for attr, fa in v['fairness'].items(): out += [('md', f'### Fairness: {attr}'), ('table', fa['groups'].round(4))]
     return out
 
+# %% ../nbs/07b_evaluate.ipynb #c0e159bf
+def score_rows(m,  # the model (`ClinicalModel`)
+               fdir: Path,  # the new data's features (`features_for_model`)
+               keys: pd.DataFrame,  # their patient_id, year and target, in file order
+               mask: np.ndarray,  # the rows to score
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(rows with target, probability and the record's slices, the model's feature columns) of the masked rows."
+    record = m.spec.record
+    slice_cols = [c for c in dict.fromkeys([s.column for s in record.slices] + protected_columns(record)) if c not in ('patient_id', 'year')]
+    stored = set(layout.stored_columns(fdir))
+    X = layout.read_columns(fdir, list(dict.fromkeys(m.columns + [c for c in slice_cols if c in stored])), mask)
+    df = keys[mask].reset_index(drop=True).assign(probability=m.predict_features(X))
+    for c in slice_cols:
+        if c in X and c not in df: df[c] = X[c].to_numpy()
+    add_slices(df, record)
+    return df, X
+
+# %% ../nbs/07b_evaluate.ipynb #b1de1cb4
+def fit_update(m,  # the model (`ClinicalModel`)
+               df: pd.DataFrame,  # the scored new rows (`score_rows`)
+               method: str,  # 'intercept' or 'logistic'
+               fit_share: float,  # share of the patients the update is fitted on
+               seed: int,  # seed of the patient split
+               data: str = 'the data',  # what the rows are, for the error message
+              ) -> tuple:
+    "(the updated model, the mask of the rows it was fitted on, intercept, slope): the update fitted on a share of the patients."
+    fit = patient_uniform(df['patient_id'], seed + 1) < fit_share
+    if df.target[fit].nunique() < 2 or df.target[~fit].nunique() < 2: raise ValueError(f'{data}: too few outcomes to fit and check a recalibration on halves of the patients')
+    a, b = recalibration(df.target[fit], df.probability[fit], method)
+    log.info('%s recalibration fitted on %s rows: intercept %+.3f, slope %.3f; judging it on the other %s rows', method, f'{int(fit.sum()):,}', a, b, f'{int((~fit).sum()):,}')
+    upd = copy.copy(m); upd.info = copy.deepcopy(m.info); upd.calibrator = Recalibrated(m.calibrator, a, b); upd.__dict__.pop('_scorer', None)
+    return upd, fit, a, b
+
+# %% ../nbs/07b_evaluate.ipynb #3832f2b1
 def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow model URI (models:/NAME/VERSION, models:/NAME@champion)
                    data: str,  # patient-years of the model's spec, with the spec beside them (as generate or import write them), or their features
                    output: str,  # where the report (and an updated model) go
@@ -129,16 +172,7 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
         f"rows before {first_test} (the model's first test year) are scored: if these data share patients with the development data, "
         'some of them were trained on (validate later years with --years, or data of other patients)')
     if caution: log.warning(caution)
-    slice_cols = [c for c in dict.fromkeys([s.column for s in record.slices] + protected_columns(record)) if c not in ('patient_id', 'year')]
-    import pyarrow.parquet as pq
-    stored = set(pq.read_schema(layout.parts(fdir)[0]).names)
-    X = layout.read_columns(fdir, list(dict.fromkeys(m.columns + [c for c in slice_cols if c in stored])), mask)
-    df = keys[mask].reset_index(drop=True).assign(probability=m.predict_features(X))
-    for c in slice_cols:
-        if c in X and c not in df: df[c] = X[c].to_numpy()
-    df.attrs['slices'] = add_slices(df, record)
-    built = {s.column: s.name for s in record.slices if s.name in df}
-    df.attrs['protected'] = [built.get(c, c) for c in protected_columns(record) if built.get(c, c) in df]
+    df, X = score_rows(m, fdir, keys, mask)
     thr = float(m.threshold)
     log.info('scored %s patient-years of %s patients; validating (%d bootstrap resamples)', f'{len(df):,}', f'{df.patient_id.nunique():,}', n_boot)
     res = dict(model=source, version=version, data=str(data), years=wanted, threshold=thr, rows=df, validation=validate_rows(df, thr, n_boot, seed))
@@ -155,11 +189,7 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
     blocks += _blocks(res, 'The model as it is')
     lineage = dict(kind='external validation', parent=source, parent_version=version, data=str(data), data_spec=record.fingerprint, years=wanted)
     if recalibrate:
-        fit = patient_uniform(df['patient_id'], seed + 1) < fit_share
-        if df.target[fit].nunique() < 2 or df.target[~fit].nunique() < 2: raise ValueError(f'{data}: too few outcomes to fit and check a recalibration on halves of the patients')
-        a, b = recalibration(df.target[fit], df.probability[fit], recalibrate)
-        log.info('%s recalibration fitted on %s rows: intercept %+.3f, slope %.3f; judging it on the other %s rows', recalibrate, f'{int(fit.sum()):,}', a, b, f'{int((~fit).sum()):,}')
-        upd = copy.copy(m); upd.info = copy.deepcopy(m.info); upd.calibrator = Recalibrated(m.calibrator, a, b); upd.__dict__.pop('_scorer', None)
+        upd, fit, a, b = fit_update(m, df, recalibrate, fit_share, seed, str(data))
         held = df[~fit].reset_index(drop=True); held.attrs = df.attrs
         before = validate_rows(held, thr, n_boot, seed)
         after_rows = held.assign(probability=upd.predict_features(X[~fit].reset_index(drop=True)))
@@ -176,7 +206,7 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
         blocks += _blocks({**res, 'rows': after_rows, 'validation': res['recalibrated']}, 'The recalibrated model, on the rows that did not fit it')
         upd.info['lineage'] = lineage
         upd.info['card'] = {**(m.info.get('card') or {}), 'lineage': lineage}
-        mdir = save_model_dir(upd, {'threshold': {'value': thr, 'policy': 'kept from the parent'}, 'data_hash': _features_hash(fdir), 'external': summary}, upd.info.get('config', {}),
+        mdir = save_model_dir(upd, {'threshold': {'value': thr, 'policy': 'kept from the parent'}, 'data_hash': layout.files_hash(fdir), 'external': summary}, upd.info.get('config', {}),
                               output / layout.MODEL, after_rows[['patient_id', 'year', 'target', 'probability']], tripod.card_files(upd.info['card']))
         summary['model_dir'] = str(mdir)
         reg = register or (name if str(source).startswith('models:/') else None)
@@ -196,14 +226,3 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
              summary['validation']['roc_auc_lo'], summary['validation']['roc_auc_hi'], summary['validation']['intercept'], summary['validation']['slope'],
              output / layout.EVAL_HTML, summary['seconds'])
     return summary
-
-def _features_hash(fdir: Path) -> str:
-    "A hash of the features' file names and sizes: what an update was fitted on."
-    return hashlib.sha256(''.join(f'{f.name}:{f.stat().st_size}' for f in layout.parts(fdir)).encode()).hexdigest()[:16]
-
-def _findings(v: dict) -> str:
-    "The headline figures as sentences."
-    return (f"- ROC-AUC {v['roc_auc']:.3f} [{v['roc_auc_lo']:.3f}, {v['roc_auc_hi']:.3f}], PR-AUC {v['pr_auc']:.3f} [{v['pr_auc_lo']:.3f}, {v['pr_auc_hi']:.3f}].\n"
-            f"- Calibration intercept {v['intercept']:+.3f} [{v['intercept_lo']:+.3f}, {v['intercept_hi']:+.3f}] (0: right on average), slope {v['slope']:.3f} "
-            f"[{v['slope_lo']:.3f}, {v['slope_hi']:.3f}] (1: neither too extreme nor too modest), ICI {v['ici']:.4f}, E90 {v['e90']:.4f}.\n"
-            f"- At the threshold: sensitivity {v['sensitivity']:.3f}, PPV {v['ppv']:.3f}; net benefit {v['net_benefit']:.4f} against treat-all {v['treat_all']:.4f}.\n")

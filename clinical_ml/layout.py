@@ -19,8 +19,8 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'EVAL_HTML', 'EVAL_MD', 'EVAL_JSON', 'CARD_JSON', 'CARD_MD', 'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML',
            'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs', 'project_root', 'project_path',
            'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
-           'read_columns', 'data_source', 'read_oracle', 'read_spec', 'write_spec', 'read_records', 'read_rows',
-           'html_page']
+           'read_columns', 'data_source', 'read_oracle', 'stored_columns', 'files_hash', 'read_spec', 'write_spec',
+           'read_records', 'read_rows', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -168,6 +168,22 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     o = pq.read_table(d, partitioning='hive', columns=columns, filters=filters).to_pandas()
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
+
+# %% ../nbs/00a_layout.ipynb #b0c8ee79
+def stored_columns(fdir: str | Path  # a features directory
+                  ) -> list[str]:
+    "The column names of a features directory (from its first file's schema)."
+    import pyarrow.parquet as pq
+    return pq.read_schema(parts(fdir)[0]).names
+
+# %% ../nbs/00a_layout.ipynb #6f1170af
+def files_hash(fdir: str | Path  # a features directory
+              ) -> str:
+    "A hash of the features' files (names, sizes, row counts): what a model was trained or updated on."
+    import hashlib
+    h = hashlib.sha256()
+    for f, n in zip(parts(fdir), part_rows(fdir)): h.update(f'{f.name}:{f.stat().st_size}:{n}'.encode())
+    return h.hexdigest()[:16]
 
 # %% ../nbs/00a_layout.ipynb #da386cdd
 def read_spec(data_dir: str | Path,  # a data directory (raw data, features, a model directory)

@@ -10,8 +10,9 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 # %% auto #0
 __all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired',
-           'truth_stat', 'truths', 'lead_time', 'compare', 'psi', 'logistic_fit', 'logit', 'smooth_calibration',
-           'calibration_stats', 'calibration', 'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
+           'truth_stat', 'truths', 'lead_time', 'compare', 'decile_edges', 'bin_shares', 'stability_index', 'psi',
+           'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats', 'calibration', 'net_benefit',
+           'decision_curve', 'r2_from_c', 'sample_size']
 
 # %% ../nbs/03a_metrics.ipynb #d74e2918
 def ece(y, p, bins: int = 10) -> float:
@@ -131,16 +132,38 @@ def compare(scores: dict,  # {model: scores of the same rows}
             for t, y in labels.items(): out[m][t][f'minus_{ref}'] = paired(stat, y, ranks[ref], r, n_boot=n_boot, seed=seed)
     return out
 
-# %% ../nbs/03a_metrics.ipynb #2b40b0ae
+# %% ../nbs/03a_metrics.ipynb #3da8ecb4
+def decile_edges(ref,  # reference values (NaN for missing)
+                 bins: int = 10,  # number of quantile bins
+                ) -> np.ndarray:
+    "The inner quantile edges of `ref` (9 for deciles), duplicates merged; none when `ref` has no finite value."
+    ref = np.asarray(ref, float)
+    return np.unique(np.nanquantile(ref, np.linspace(0, 1, bins + 1)[1:-1])) if np.isfinite(ref).any() else np.array([])
+
+# %% ../nbs/03a_metrics.ipynb #e65454f2
+def bin_shares(x,  # values (NaN for missing)
+               edges,  # bin edges (`decile_edges`)
+               smooth: float = 0.0,  # a count added to every bin (0.5: an empty bin stays finite in the log)
+              ) -> np.ndarray:
+    "Share of `x` in each bin between `edges`, the last bin holding the missing values."
+    x, edges = np.asarray(x, float), np.asarray(edges, float)
+    b = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side='right'))
+    return (np.bincount(b, minlength=len(edges) + 2) + smooth) / max(len(x) + smooth * (len(edges) + 2), 1)
+
+# %% ../nbs/03a_metrics.ipynb #3aeb72e9
+def stability_index(a,  # reference shares per bin
+                    c,  # current shares per bin, same bins
+                    floor: float = 0.0,  # added to every share (shares without smoothing may be 0)
+                   ) -> float:
+    "The population stability index of shares `c` against `a`: the sum of (c - a) log(c / a)."
+    a, c = np.asarray(a, float) + floor, np.asarray(c, float) + floor
+    return float(((c - a) * np.log(c / a)).sum())
+
+# %% ../nbs/03a_metrics.ipynb #70600e78
 def psi(ref, cur, bins: int = 10) -> float:
     "Population stability index of `cur` against `ref` (deciles of ref; missing values are their own bin)."
-    ref, cur = np.asarray(ref, float), np.asarray(cur, float)
-    edges = np.unique(np.nanquantile(ref, np.linspace(0, 1, bins + 1)[1:-1])) if np.isfinite(ref).any() else np.array([])
-    def shares(x):
-        b = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side='right'))
-        return (np.bincount(b, minlength=len(edges) + 2) + 0.5) / (len(x) + 0.5 * (len(edges) + 2))
-    a, c = shares(ref), shares(cur)
-    return float(((c - a) * np.log(c / a)).sum())
+    edges = decile_edges(ref, bins)
+    return stability_index(bin_shares(ref, edges, 0.5), bin_shares(cur, edges, 0.5))
 
 # %% ../nbs/03a_metrics.ipynb #6fd96fc6
 def logistic_fit(X,  # design matrix (rows × columns), without an intercept column unless wanted

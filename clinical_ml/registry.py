@@ -14,8 +14,8 @@ from . import layout
 from .model import ClinicalModel, PyfuncModel, load_model, signature
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'register_update',
-           'load_registered', 'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'log_model_dir',
+           'register_update', 'load_registered', 'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -80,14 +80,7 @@ def log_run(model: ClinicalModel,  # the trained model
         lt = report.get('lead_time', {})
         mlflow.log_metrics({f'lead_time_{k}': float(v) for k, v in lt.items() if isinstance(v, (int, float)) and np.isfinite(v)})
         for name, fig in plots.items(): mlflow.log_figure(fig, f'plots/{name}')
-        mlflow.log_artifacts(str(model_dir), 'model_dir')
-        for card in (Path(model_dir) / layout.CARD_JSON, Path(model_dir) / layout.CARD_MD):  # the model card beside the model, for people
-            if card.exists(): mlflow.log_artifact(str(card))
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
-                                           signature=signature(record), input_example=pd.DataFrame([record.example]) if record.example else None,
-                                           pip_requirements=['clinical-ml'])
+        info = log_model_dir(model_dir, record, example=True)
         out = dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=uri)
     if mcfg['register']:
         mv = mlflow.register_model(info.model_uri, mcfg['model_name'])
@@ -133,6 +126,22 @@ def log_to_run(run_id: str,  # an existing run
                 if p.is_dir(): mlflow.log_artifacts(str(p), folder)
                 else: mlflow.log_artifact(str(p), folder)
 
+# %% ../nbs/03e_registry.ipynb #1a9aae62
+def log_model_dir(model_dir: Path,  # a model directory (`model.save_model_dir`)
+                  record,  # its spec (`schema.Spec`): the signature and the input example
+                  example: bool = False,  # log the spec's example record as the input example
+                 ):
+    "Log a model directory, its card and its pyfunc model into the active run; MLflow's model info."
+    import mlflow
+    mlflow.log_artifacts(str(model_dir), 'model_dir')
+    for card in (Path(model_dir) / layout.CARD_JSON, Path(model_dir) / layout.CARD_MD):  # the model card beside the model, for people
+        if card.exists(): mlflow.log_artifact(str(card))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
+                                       signature=signature(record), input_example=pd.DataFrame([record.example]) if example and record.example else None,
+                                       pip_requirements=['clinical-ml'])
+
 # %% ../nbs/03e_registry.ipynb #7bd26a57
 def register_update(model: ClinicalModel,  # the updated model (its `info['lineage']` says what changed)
                     report: dict,  # its evaluation on the new data
@@ -149,13 +158,7 @@ def register_update(model: ClinicalModel,  # the updated model (its `info['linea
         mlflow.log_params({f'lineage.{k}': str(v)[:500] for k, v in lineage.items()} | {'dataset': record.name, 'dataset_spec': record.fingerprint})
         mlflow.log_metrics({f'{part}_{k}': v for part in ('validation', 'validation_before') for k, v in report.get(part, {}).items()
                             if isinstance(v, (int, float)) and np.isfinite(v)})
-        mlflow.log_artifacts(str(model_dir), 'model_dir')
-        for card in (Path(model_dir) / layout.CARD_JSON, Path(model_dir) / layout.CARD_MD):
-            if card.exists(): mlflow.log_artifact(str(card))
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            info = mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
-                                           signature=signature(record), pip_requirements=['clinical-ml'])
+        info = log_model_dir(model_dir, record)
     mv = mlflow.register_model(info.model_uri, name, tags={f'lineage.{k}': str(v)[:500] for k, v in lineage.items()})
     log.info('registered the update as %s version %s (lineage: %s); the champion alias is unchanged', name, mv.version, lineage)
     return dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=uri, registered_version=int(mv.version), registered_uri=f'models:/{name}/{mv.version}')

@@ -339,12 +339,6 @@ def blend_candidates(table: pd.DataFrame,  # from `compare_candidates`
                 roc_auc=roc_auc_score(yy, crossed), pr_auc=average_precision_score(yy, crossed))
 
 # %% ../nbs/04_train.ipynb #ded91b80
-def _data_hash(fdir: Path) -> str:
-    "A hash of the features' files (names, sizes, row counts): what the model was trained on."
-    h = hashlib.sha256()
-    for f in layout.parts(fdir): h.update(f'{f.name}:{f.stat().st_size}:{pq.ParquetFile(f).metadata.num_rows}'.encode())
-    return h.hexdigest()[:16]
-
 def _sample_patients(ids: pd.Series, mask: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
     "A sub-mask of `mask` with whole patients, about `n_rows` rows."
     from clinical_ml.split import patient_uniform
@@ -488,7 +482,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
         now = time.perf_counter(); laps[name] = round(now - last[0], 1); last[0] = now
     fdir = features_dir(data, output, client, scheduler, cfg['processing']['dask_config'])
     spec = features.load_spec(fdir)
-    names = pq.read_schema(layout.parts(fdir)[0]).names
+    names = layout.stored_columns(fdir)
     if missing := [c for c in KEY_COLS if c not in names]: raise ValueError(f'{fdir}: required column(s) missing: {missing}')
     keys = layout.read_columns(fdir, KEY_COLS)
     if keys['target'].isna().any(): raise ValueError(f"{fdir}: target has {int(keys['target'].isna().sum())} missing value(s)")
@@ -501,7 +495,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     y_win = window_labels(keys, tol)
     log.info('%s rows: %s in the training pool, %s held out for the test; %d folds', f'{len(y):,}', f'{pool.sum():,}', f'{sp.test.sum():,}', len(sp.folds))
     pool_pos = int(y[pool].sum())
-    report = dict(rows=len(y), pool_rows=int(pool.sum()), pool_positives=pool_pos, test_rows=int(sp.test.sum()), data_hash=_data_hash(fdir), small_data=small)
+    report = dict(rows=len(y), pool_rows=int(pool.sum()), pool_positives=pool_pos, test_rows=int(sp.test.sum()), data_hash=layout.files_hash(fdir), small_data=small)
     def decide(step, why):  # a small-data decision: logged, and kept in the report
         small.append(dict(step=step, why=why)); log.warning('small data (%s): %s', step, why)
     for n in list(small): log.warning('small data (%s): %s', n['step'], n['why'])
@@ -517,7 +511,7 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
 
     lap('keys_and_split')
     # feature selection on a sample sized to the memory budget
-    all_cols = [c for c in pq.read_schema(layout.parts(fdir)[0]).names if c not in KEY_COLS]
+    all_cols = [c for c in layout.stored_columns(fdir) if c not in KEY_COLS]
     budget_rows = int(cfg['processing']['memory_budget_mb'] * 2**20 / (4 * _bytes_per_row(fdir, all_cols)))
     fs_mask = _sample_patients(keys['patient_id'], pool, budget_rows, seed)
     Xs = layout.read_columns(fdir, all_cols, fs_mask)

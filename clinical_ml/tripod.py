@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import layout, schema
+from .metrics import bin_shares, decile_edges, stability_index
 from .split import patient_uniform
 
 # %% auto #0
@@ -121,8 +122,7 @@ def sample_rows(features_dir: str | Path,  # a features directory
                 seed: int = 0,  # sampling seed
                ) -> pd.DataFrame:
     "The record's feature columns of each set's rows (a patient sample when a set is larger than `max_rows`), with `target` and `set`."
-    import pyarrow.parquet as pq  # here, not at the top: serving imports this module for the card, and its image has no Arrow
-    u, stored = patient_uniform(keys['patient_id'], seed), set(pq.read_schema(layout.parts(features_dir)[0]).names)
+    u, stored = patient_uniform(keys['patient_id'], seed), set(layout.stored_columns(features_dir))
     have = [n for n, c in record.cols.items() if c.role == 'feature' and c.kind in ('int', 'float', 'bool', 'category') and n in stored]
     mask, label = np.zeros(len(keys), bool), np.empty(len(keys), object)
     for name, m in sets.items():
@@ -130,7 +130,7 @@ def sample_rows(features_dir: str | Path,  # a features directory
         pick = m & (u <= cut); mask |= pick; label[pick] = name
     return layout.read_columns(features_dir, ['patient_id', 'target', *have], mask).assign(set=label[mask])
 
-# %% ../nbs/03g_tripod.ipynb #4e31c89e
+# %% ../nbs/03g_tripod.ipynb #c0e17614
 def profile(rows: pd.DataFrame,  # patient-years holding the record's columns
             record: schema.Spec,  # the data set's spec
            ) -> dict:
@@ -141,23 +141,16 @@ def profile(rows: pd.DataFrame,  # patient-years holding the record's columns
         s = rows[n]
         if c.kind in ('int', 'float'):
             v = pd.to_numeric(s, errors='coerce').to_numpy(float)
-            edges = np.unique(np.nanquantile(v, np.linspace(0.1, 0.9, 9))) if np.isfinite(v).any() else np.array([])
-            out[n] = dict(kind='number', edges=edges.tolist(), shares=_binned(v, edges).tolist(), mean=float(np.nanmean(v)) if np.isfinite(v).any() else None,
+            edges = decile_edges(v)
+            out[n] = dict(kind='number', edges=edges.tolist(), shares=bin_shares(v, edges).tolist(), mean=float(np.nanmean(v)) if np.isfinite(v).any() else None,
                           sd=float(np.nanstd(v)) if np.isfinite(v).any() else None, missing=float(np.isnan(v).mean()))
         else:
             vals = s.astype(object).where(s.notna(), None).map(lambda x: None if x is None else str(bool(x)) if c.kind == 'bool' else str(x))
             out[n] = dict(kind='category', shares={k: float(v) for k, v in vals.value_counts(normalize=True, dropna=True).items()}, missing=float(vals.isna().mean()))
     return out
 
-def _binned(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    "Share of values in each bin of `edges`, the last bin holding the missing ones."
-    b = np.where(np.isnan(v), len(edges) + 1, np.searchsorted(edges, v, side='right'))
-    return np.bincount(b, minlength=len(edges) + 2) / max(len(v), 1)
 
-def _psi(a, c) -> float:
-    a, c = np.asarray(a, float) + 1e-4, np.asarray(c, float) + 1e-4
-    return float(((c - a) * np.log(c / a)).sum())
-
+# %% ../nbs/03g_tripod.ipynb #9902061b
 def case_mix(reference: dict,  # `profile` of the development rows
              rows: pd.DataFrame,  # the new patient-years
              record: schema.Spec,  # the data set's spec
@@ -170,12 +163,12 @@ def case_mix(reference: dict,  # `profile` of the development rows
             v = pd.to_numeric(rows[n], errors='coerce').to_numpy(float)
             sd = np.sqrt(((r['sd'] or 0) ** 2 + (new[n]['sd'] or 0) ** 2) / 2)
             out.append(dict(column=n, development=r['mean'], new=new[n]['mean'], smd=(new[n]['mean'] - r['mean']) / sd if sd and r['mean'] is not None and new[n]['mean'] is not None else np.nan,
-                            psi=_psi(r['shares'], _binned(v, np.asarray(r['edges'], float))), missing_development=r['missing'], missing_new=new[n]['missing']))
+                            psi=stability_index(r['shares'], bin_shares(v, r['edges']), floor=1e-4), missing_development=r['missing'], missing_new=new[n]['missing']))
         else:
             keys = sorted(set(r['shares']) | set(new[n]['shares']))
             a, c = [r['shares'].get(k, 0) for k in keys] + [r['missing']], [new[n]['shares'].get(k, 0) for k in keys] + [new[n]['missing']]
             top = max(r['shares'], key=r['shares'].get) if r['shares'] else None
-            out.append(dict(column=f'{n} = {top}', development=r['shares'].get(top, 0.0), new=new[n]['shares'].get(top, 0.0), smd=np.nan, psi=_psi(a, c),
+            out.append(dict(column=f'{n} = {top}', development=r['shares'].get(top, 0.0), new=new[n]['shares'].get(top, 0.0), smd=np.nan, psi=stability_index(a, c, floor=1e-4),
                             missing_development=r['missing'], missing_new=new[n]['missing']))
     return pd.DataFrame(out).sort_values('psi', ascending=False).reset_index(drop=True)
 

@@ -85,7 +85,7 @@ def test_full_disk_names_the_path_and_leaves_nothing(work):
 
 
 def test_overload_is_shed_with_503_and_retry_after(work):
-    "At twice capacity: 503s instead of timeouts, and sooner answers than without shedding; at 0.8 of it, (almost) nothing refused."
+    "At twice capacity: 503s instead of timeouts, and sooner answers than without shedding; at 0.8 of the rate it answers with small batches (10 clients), (almost) nothing refused."
     r = faults.overload(work, work / 'out' / 'model', 8, compare=False)
     on, off, low = r['shedding'], r['no_shedding'], r['shedding_at_0.8']
     assert on['shed_503'] > 0 and on['timeouts_or_closed'] == 0, json.dumps(r)
