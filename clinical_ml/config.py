@@ -64,9 +64,9 @@ class Hpo(_Section):
     metric: Literal['roc_auc', 'pr_auc'] = Field('roc_auc', description='what the search maximises')
     max_rows: int = Field(300_000, ge=1000, description='rows of the pool (whole patients) the search uses')
     study_name: Optional[str] = Field(None, description='default: derived from the data and the config')
-    linear: bool = Field(True, description='the regularised logistic regression is a candidate beside the libraries (see `train.candidate_list`)')
+    linear: bool = Field(True, description='the regularised logistic regression is a candidate beside the libraries (see `champion.candidate_list`)')
     simpler_within: float = Field(0.002, ge=0, description='a simpler candidate is the champion when the best is ahead of it by at most this out of fold, with a paired 95% interval including 0')
-    ensemble: bool = Field(True, description='a blend of the best candidates is a candidate too, kept only when ahead of each beyond noise (see `train.blend_candidates`)')
+    ensemble: bool = Field(True, description='a blend of the best candidates is a candidate too, kept only when ahead of each beyond noise (see `champion.blend_candidates`)')
 
 class CrossValidation(_Section):
     "The temporal, patient-grouped split."

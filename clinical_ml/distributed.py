@@ -10,10 +10,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from . import layout
+from .cluster import available_cpus, cluster_kwargs
 from .estimators import expand_labels
 
 # %% auto #0
-__all__ = ['log', 'DISTRIBUTED_ALGORITHMS', 'NETWORK_PARAMS', 'fit_distributed']
+__all__ = ['log', 'DISTRIBUTED_ALGORITHMS', 'NETWORK_PARAMS', 'fit_distributed', 'fit_mode', 'training_cluster']
 
 # %% ../nbs/03f_distributed.ipynb #e8b4a456
 log = logging.getLogger('clinical_ml.distributed')
@@ -108,3 +109,23 @@ def fit_distributed(client,  # a Dask client whose workers are processes (LightG
     return pipe, dict(engine='lightgbm data-parallel on Dask workers', scheduler=client.scheduler.address, workers=len(order),
                       threads=sum(workers[a]['nthreads'] for a in order), rows=int(used.sum()), partitions=len(files),
                       rows_per_worker=[int(load[a]) for a in order], preprocessor_rows=len(Xs), seconds=round(time.perf_counter() - t0, 1))
+
+# %% ../nbs/03f_distributed.ipynb #e33b14c1
+def fit_mode(pool_mb: float,  # estimated size of the pool's selected columns
+             limit_mb: float,  # `processing.in_memory_limit_mb` (0: always distributed)
+             scheduler: str | None = None,  # a scheduler given (argument or $DASK_SCHEDULER_ADDRESS)
+            ) -> tuple[bool, str]:
+    "Whether the final fit is distributed, and why."
+    if scheduler: return True, f'a Dask scheduler was given ({scheduler})'
+    if pool_mb > limit_mb: return True, f'the pool\'s selected columns ({pool_mb:,.0f} MB) exceed processing.in_memory_limit_mb ({limit_mb:g})'
+    return False, f'the pool\'s selected columns ({pool_mb:,.0f} MB) fit processing.in_memory_limit_mb ({limit_mb:g})'
+
+# %% ../nbs/03f_distributed.ipynb #a1edda2b
+def training_cluster(dask_config: dict | None,  # `processing.dask_config`
+                    ) -> dict:
+    "`dask_client` sizes of a local cluster for a distributed fit: worker processes, threads in all ≤ the available CPUs, no memory limit."
+    kw = cluster_kwargs(dask_config)
+    t, cpus = int(kw.get('threads_per_worker', 1)), available_cpus()
+    t = min(t, cpus)
+    n = max(1, min(int(kw.get('n_workers') or cpus // t), cpus // t))
+    return dict(n_workers=n, threads_per_worker=t, processes=True, memory_limit=0)

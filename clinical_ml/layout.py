@@ -19,8 +19,8 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'EVAL_HTML', 'EVAL_MD', 'EVAL_JSON', 'CARD_JSON', 'CARD_MD', 'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML',
            'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs', 'project_root', 'project_path',
            'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
-           'read_columns', 'data_source', 'read_oracle', 'stored_columns', 'files_hash', 'read_spec', 'write_spec',
-           'read_records', 'read_rows', 'html_page']
+           'read_columns', 'data_source', 'read_oracle', 'oracle_for', 'stored_columns', 'files_hash', 'read_spec',
+           'write_spec', 'read_records', 'read_rows', 'html_page']
 
 # %% ../nbs/00a_layout.ipynb #941cf934
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
@@ -168,6 +168,16 @@ def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
     o = pq.read_table(d, partitioning='hive', columns=columns, filters=filters).to_pandas()
     if 'year' in o: o['year'] = o['year'].astype('int16')
     return o
+
+# %% ../nbs/00a_layout.ipynb #9a8b93a6
+def oracle_for(fdir: Path,  # a features directory
+               keys: pd.DataFrame,  # rows' patient_id and year
+              ) -> pd.DataFrame | None:
+    "The oracle's columns (p_true, onset and recorded years, …) for the rows `keys` (patient_id, year), in their order; None when the data has no oracle."
+    src = data_source(fdir)
+    o = read_oracle(src, filters=[('year', 'in', sorted(set(keys['year'].astype(int).tolist())))]) if src else None  # the rows' years only
+    if o is None: return None
+    return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
 # %% ../nbs/00a_layout.ipynb #b0c8ee79
 def stored_columns(fdir: str | Path  # a features directory

@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 # %% auto #0
 __all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired',
            'truth_stat', 'truths', 'lead_time', 'compare', 'decile_edges', 'bin_shares', 'stability_index', 'psi',
-           'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats', 'calibration', 'net_benefit',
-           'decision_curve', 'r2_from_c', 'sample_size']
+           'performance_plots', 'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats', 'calibration',
+           'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
 
 # %% ../nbs/03a_metrics.ipynb #d74e2918
 def ece(y, p, bins: int = 10) -> float:
@@ -164,6 +164,29 @@ def psi(ref, cur, bins: int = 10) -> float:
     "Population stability index of `cur` against `ref` (deciles of ref; missing values are their own bin)."
     edges = decile_edges(ref, bins)
     return stability_index(bin_shares(ref, edges, 0.5), bin_shares(cur, edges, 0.5))
+
+# %% ../nbs/03a_metrics.ipynb #53673c2a
+def performance_plots(y, p,  # test labels and probabilities
+                      thr: float,  # the decision threshold
+                      p_val, y_val,  # validation probabilities and labels (the threshold plot)
+                     ) -> dict:
+    "ROC, PR, calibration and threshold plots (matplotlib figures, by file name): what a training run logs to MLflow."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve, precision_recall_curve
+    figs = {}
+    fig, ax = plt.subplots(figsize=(5, 4)); fpr, tpr, _ = roc_curve(y, p)
+    ax.plot(fpr, tpr); ax.plot([0, 1], [0, 1], ls=':'); ax.set(xlabel='1 - specificity', ylabel='sensitivity', title=f'ROC (AUC {roc_auc_score(y, p):.3f})'); figs['roc.png'] = fig
+    fig, ax = plt.subplots(figsize=(5, 4)); pr, rc, _ = precision_recall_curve(y, p)
+    ax.plot(rc, pr); ax.axhline(np.mean(y), ls=':'); ax.set(xlabel='recall', ylabel='precision', title=f'PR (AP {average_precision_score(y, p):.3f})'); figs['pr.png'] = fig
+    fig, ax = plt.subplots(figsize=(5, 4)); order = np.argsort(p); bins = np.array_split(order, 10)
+    ax.plot([p[b].mean() for b in bins], [y[b].mean() for b in bins], marker='o'); ax.plot([0, max(p)], [0, max(p)], ls=':')
+    ax.set(xlabel='predicted', ylabel='observed', title=f'Calibration (ECE {ece(y, p):.3f})'); figs['calibration.png'] = fig
+    fig, ax = plt.subplots(figsize=(5, 4)); ts = np.linspace(0, min(1, np.quantile(p_val, 0.995)), 100)
+    ax.plot(ts, [((p_val >= t) & (y_val == 1)).sum() / max(y_val.sum(), 1) for t in ts], label='sensitivity')
+    ax.plot(ts, [((p_val < t) & (y_val == 0)).sum() / max((y_val == 0).sum(), 1) for t in ts], label='specificity')
+    ax.axvline(thr, ls='--', c='k'); ax.legend(); ax.set(xlabel='threshold', title='Threshold (validation)'); figs['threshold.png'] = fig
+    return figs
 
 # %% ../nbs/03a_metrics.ipynb #6fd96fc6
 def logistic_fit(X,  # design matrix (rows × columns), without an intercept column unless wanted

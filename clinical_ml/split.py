@@ -5,13 +5,16 @@
 # %% ../nbs/03_split.ipynb #7d7df4d2
 from __future__ import annotations
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+if TYPE_CHECKING: from clinical_ml.config import CrossValidation  # config imports this module (STRATEGIES)
+
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'patient_uniform', 'Split', 'make_split', 'in_window', 'window_labels', 'truth_labels', 'OnsetModel',
-           'strategy_labels']
+__all__ = ['STRATEGIES', 'SMALL', 'patient_uniform', 'Split', 'make_split', 'in_window', 'window_labels', 'truth_labels',
+           'OnsetModel', 'strategy_labels', 'patient_sample', 'small_split', 'grouped_folds']
 
 # %% ../nbs/03_split.ipynb #580d0642
 def patient_uniform(patient_id,  # patient ids (array-like of str)
@@ -201,3 +204,61 @@ def strategy_labels(rows: pd.DataFrame,  # rows with `patient_id`, `year`, `targ
     start = np.full(g.max() + 1 if len(g) else 0, np.iinfo(np.int64).max); start[g[best]] = k[best]
     lab = np.empty(len(o), np.float32); lab[o] = (rec.to_numpy()[o] & (k >= start[g])).astype(np.float32)
     return lab, w
+
+# %% ../nbs/03_split.ipynb #abc3bfc7
+def patient_sample(ids: pd.Series, mask: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
+    "A sub-mask of `mask` with whole patients, about `n_rows` rows."
+    if mask.sum() <= n_rows: return mask.copy()
+    u = patient_uniform(ids, seed + 1)
+    return mask & (u < np.quantile(u[mask], n_rows / mask.sum()))
+
+# %% ../nbs/03_split.ipynb #dd719493
+SMALL = dict(test_positives=10, hpo_positives=100, isotonic_positives=50, compare_positives=100,  # the least positives each step needs
+             simpler_within=0.01)  # small data: the logistic regression is kept unless LightGBM's out-of-fold ROC-AUC is higher by more
+
+# %% ../nbs/03_split.ipynb #a7aa4e6d
+def small_split(keys: pd.DataFrame,  # rows with patient_id and year
+                y: np.ndarray,  # their labels
+                cv: CrossValidation,  # the `cross_validation` section
+                seed: int,  # split seed
+               ) -> tuple[Split, list]:
+    "The configured split, adapted where the data are too small for it; and the decisions (each a dict with `step` and `why`)."
+    years, notes = np.unique(keys['year']), []
+    n_splits, gap, test_years = cv.n_splits, cv.gap, cv.test_years
+    while len(years) < test_years + n_splits + gap + 1 and (n_splits > 2 or gap > 0):
+        if n_splits > 2: n_splits -= 1
+        else: gap -= 1
+    if (n_splits, gap) != (cv.n_splits, cv.gap):
+        notes.append(dict(step='split', why=f'{len(years)} distinct years: {n_splits} temporal folds with a gap of {gap} (configured: {cv.n_splits}, gap {cv.gap})'))
+    sp = make_split(keys, test_years, cv.test_size, n_splits, gap, seed)
+    while y[sp.test].sum() < SMALL['test_positives'] and test_years < len(years) // 2 and len(years) >= test_years + 1 + n_splits + gap + 1:
+        test_years += 1
+        sp = make_split(keys, test_years, cv.test_size, n_splits, gap, seed)
+    if test_years != cv.test_years:
+        notes.append(dict(step='test', why=f'the latest {cv.test_years} year(s) held too few positives: the test is the latest {test_years} years of held-out patients'))
+    held = patient_uniform(keys['patient_id'], seed) < cv.test_size
+    if y[sp.test].sum() < SMALL['test_positives'] and y[held].sum() > y[sp.test].sum():  # outcomes spread over the years: test on whole patients
+        sp = Split(pool=~held, test=held, folds=[])
+        notes.append(dict(step='test', why=f'the latest years of held-out patients hold too few positives: the test is every year of the held-out patients '
+                                                '(no later-years test; the folds are patient-grouped)'))
+    npos = int(y[sp.test].sum())
+    if len(np.unique(y[sp.test])) < 2: raise ValueError(f'the held-out test ({int(sp.test.sum())} rows) has a single class: nothing could be measured; '
+                                                         'more patients or years are needed (or a larger cross_validation.test_size)')
+    if npos < SMALL['test_positives']: notes.append(dict(step='test', why=f'the test holds {npos} positives (fewer than {SMALL["test_positives"]}): its intervals are wide'))
+    return sp, notes
+
+# %% ../nbs/03_split.ipynb #e20bad99
+def grouped_folds(keys: pd.DataFrame,  # rows with patient_id
+                  y: np.ndarray,  # their labels
+                  pool: np.ndarray,  # the training pool's rows
+                  k: int,  # folds
+                  seed: int,  # seed
+                 ) -> list:
+    "Patient-grouped, label-stratified folds over every pool year, as (train, validation) masks over all rows: the small-data fallback of the temporal folds."
+    from sklearn.model_selection import StratifiedGroupKFold
+    idx, out = np.flatnonzero(pool), []
+    for tr, va in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y[idx], keys['patient_id'].to_numpy()[idx]):
+        a, b = np.zeros(len(y), bool), np.zeros(len(y), bool)
+        a[idx[tr]], b[idx[va]] = True, True
+        out.append((a, b))
+    return out

@@ -63,7 +63,7 @@ import json, os
 from threadpoolctl import threadpool_info
 from clinical_ml.cluster import available_cpus, limit_threads
 from clinical_ml.estimators import estimator
-from clinical_ml.train import training_cluster
+from clinical_ml.distributed import training_cluster
 limit_threads()
 import numpy as np; np.ones((300, 300)) @ np.ones((300, 300))
 print(json.dumps(dict(cpus=available_cpus(), pools=max(p['num_threads'] for p in threadpool_info()),
