@@ -389,7 +389,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     rows = Rows.read(fdir, cols, plan.held | sp.test)
     strategy = run.cfg.labels.strategy
     Xp_num = rows.of(plan.held)[rows.nums] if strategy in ('backdated', 'soft') else None  # the onset posterior's inputs
-    onset, run.report['onset_model'] = fit_onset(run.keys, plan.held, Xp_num, run.cfg.labels, run.seed, run.fdir) if Xp_num is not None else (None, run.report.get('onset_model'))
+    onset = None
+    if Xp_num is not None: onset, run.report['onset_model'] = fit_onset(run.keys, plan.held, Xp_num, run.cfg.labels, run.seed, run.fdir)
     y_fit, w_fit = strategy_rows(run.keys, plan.held, Xp_num, [strategy], run.cfg.labels.tolerance, onset)[strategy]
     del Xp_num
     run.lap('read_and_labels')
