@@ -28,7 +28,7 @@ import numpy as np, psutil
 sys.path.insert(0, str(Path(__file__).parent))
 from _load import Closed, exchange, requests_of
 from _measure import RESULTS, machine
-from clinical_ml.serve import Settings
+from clinical_ml.lifecycle import Settings
 
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent

@@ -93,11 +93,12 @@ def saturation_of(cmd: list, env: dict, port: int, ping: str, path: str, body_fi
 
 def floor(work: Path, items: list) -> dict:
     "In-process: the classifier's own predict_proba on one prepared row, and our whole score() of one request."
-    from clinical_ml import serve, features
-    served = serve.load_served(directory=str(work / 'out' / 'model'))
+    from clinical_ml import features, lifecycle, scoring
+    served = lifecycle.load_served(directory=str(work / 'out' / 'model'))
     m = served.model
-    reqs = [serve.PredictRequest.model_validate(b) for b in items[:200]]
-    groups = [[serve._rows(r)] for r in reqs]
+    Predict = scoring.request_models(m.spec.record)[0]
+    reqs = [Predict.model_validate(b) for b in items[:200]]
+    groups = [[scoring.request_record(r)] for r in reqs]
     X = m.scorer().matrix(features.features_latest(groups, m.spec, keep=set(m.columns)))
     clf = m.pipeline.steps[-1][1]
     def per_call(f, k):
@@ -107,8 +108,8 @@ def floor(work: Path, items: list) -> dict:
             t = time.perf_counter(); f(i % k); ts.append(time.perf_counter() - t)
         return float(np.median(ts)) * 1000
     return dict(algorithm=m.info.get('algorithm'), predict_proba_one_row_ms=round(per_call(lambda i: clf.predict_proba(X[i:i + 1]), len(X)), 4),
-                score_one_request_ms=round(per_call(lambda i: serve.score(served, [groups[i]]), len(groups)), 4),
-                validate_one_request_ms=round(per_call(lambda i: serve.PredictRequest.model_validate(items[i]), len(groups)), 4))
+                score_one_request_ms=round(per_call(lambda i: scoring.score(m, [groups[i]]), len(groups)), 4),
+                validate_one_request_ms=round(per_call(lambda i: Predict.model_validate(items[i]), len(groups)), 4))
 
 
 def main():

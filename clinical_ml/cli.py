@@ -36,7 +36,7 @@ def source_params(module: str,  # a module of the package, e.g. 'generate'
     out = [dict(name=n, annotation=ast.unparse(t) if t is not None else '', default=value(d), help=notes.get(line, '')) for n, t, d, line in items]
     return out, (ast.get_docstring(node) or '').split('\n')[0]
 
-# %% ../nbs/08a_cli.ipynb #edc822cf
+# %% ../nbs/08a_cli.ipynb #1cd57c9e
 def _type(annotation: str):
     a = annotation.replace(' ', '')
     if a.startswith('bool'): return bool
@@ -44,6 +44,7 @@ def _type(annotation: str):
     if a.startswith('float'): return float
     return str
 
+# %% ../nbs/08a_cli.ipynb #95d00de9
 def add_command(sub,  # the subparsers of the parser
                 name: str,  # the subcommand
                 module: str, fn: str,  # the function whose parameters are the options
@@ -69,12 +70,12 @@ def add_command(sub,  # the subparsers of the parser
         p.add_argument(f'--{flag}', *([f"--{flag.replace('_', '-')}"] if '_' in flag else []), dest=x['name'], **kw)
     return p
 
-# %% ../nbs/08a_cli.ipynb #0eeb6ed0
+# %% ../nbs/08a_cli.ipynb #3a54a403
 def serve(host: str = '127.0.0.1',  # interface to listen on
           port: int = 8000,  # port
           workers: int = 1,  # worker processes (above 1: gunicorn with uvicorn workers)
          ) -> int:
-    "Serve the model over HTTP (reads MODEL_DIR or MODEL_URI and the other settings of `serve.Settings`)."
+    "Serve the model over HTTP (reads MODEL_DIR or MODEL_URI and the other settings of `lifecycle.Settings`)."
     import os, shutil, tempfile
     if workers > 1:
         metrics = Path(os.environ.get('PROMETHEUS_MULTIPROC_DIR') or tempfile.mkdtemp(prefix='clinical-ml-metrics-'))
@@ -88,19 +89,22 @@ def serve(host: str = '127.0.0.1',  # interface to listen on
     uvicorn.run('clinical_ml.serve:app', host=host, port=port, access_log=False)
     return 0
 
+# %% ../nbs/08a_cli.ipynb #e3444f74
 def _generate(a: dict) -> int:
     from clinical_ml.generate import generate
     s = generate(**a)
     print(json.dumps({k: s[k] for k in ('rows', 'positives', 'prevalence_observed', 'typos', 'seconds')}))
     return 0
 
+# %% ../nbs/08a_cli.ipynb #3fedf031
 def _features(a: dict) -> int:
-    from clinical_ml.features import compute_features, load_spec
+    from clinical_ml.featurize import compute_features, read_feature_spec
     spec_file = a.pop('spec_file')
-    s = compute_features(**a, spec=load_spec(spec_file) if spec_file else None)
+    s = compute_features(**a, spec=read_feature_spec(spec_file) if spec_file else None)
     print(json.dumps({k: s[k] for k in ('rows', 'columns', 'partitions', 'code_groups', 'out_of_range_set_missing', 'seconds')}))
     return 0
 
+# %% ../nbs/08a_cli.ipynb #fdd049dc
 def _train(a: dict) -> int:
     from clinical_ml.train import train
     r = train(**a)
@@ -108,6 +112,7 @@ def _train(a: dict) -> int:
                       'model_dir': r['model_dir'], 'mlflow': r.get('mlflow'), 'seconds': r['seconds']}, default=str))
     return 0
 
+# %% ../nbs/08a_cli.ipynb #c08263e9
 def _pipeline(a: dict) -> int:
     from clinical_ml.pipeline import StageFailed, print_summary, run_pipeline
     try: s = run_pipeline(**a)
@@ -117,12 +122,15 @@ def _pipeline(a: dict) -> int:
     print_summary(s)
     return 0
 
+# %% ../nbs/08a_cli.ipynb #1ffc2ebd
 def _validate(a: dict) -> int:
     from clinical_ml.pipeline import validate_file
     return 2 if validate_file(**a) else 0
 
+# %% ../nbs/08a_cli.ipynb #84b3e3aa
 def _serve(a: dict) -> int: return serve(**a)
 
+# %% ../nbs/08a_cli.ipynb #98467f02
 def _infer(a: dict) -> int:
     from clinical_ml.ingest import infer_spec
     from clinical_ml.schema import spec_yaml
@@ -131,25 +139,27 @@ def _infer(a: dict) -> int:
     print((f'# Columns not typed (left out: add them by hand, or drop them from the data):\n{head}' if skipped else '') + spec_yaml(spec), end='')
     return 0
 
+# %% ../nbs/08a_cli.ipynb #0c7825c0
 def _evaluate(a: dict) -> int:
     "The runner of `clinical-ml evaluate`: the validation's summary as JSON."
     from clinical_ml.evaluate import evaluate_model
     print(json.dumps(evaluate_model(**a), default=str))
     return 0
 
-def _import(fn: str):
-    "The runner of `clinical-ml import` through `ingest.fn`: the summary (participant flow) as JSON."
+# %% ../nbs/08a_cli.ipynb #f4f750ff
+def _import(module: str, fn: str):
+    "The runner of `clinical-ml import` through `module.fn` (`ingest` or `meds`): the summary (participant flow) as JSON."
     def run(a: dict) -> int:
-        import clinical_ml.ingest as ingest
-        print(json.dumps(getattr(ingest, fn)(**a), default=str))
+        import importlib
+        print(json.dumps(getattr(importlib.import_module(f'clinical_ml.{module}'), fn)(**a), default=str))
         return 0
     return run
 
-# %% ../nbs/08a_cli.ipynb #13371a80
+# %% ../nbs/08a_cli.ipynb #86fa3256
 COMMANDS = {  # subcommand → (module, function, options left out, renamed options, positional, runner)
     'validate': ('pipeline', 'validate_file', (), {}, ('path',), _validate),
     'generate': ('generate', 'generate', ('client',), {}, (), _generate),
-    'features': ('features', 'compute_features', ('client', 'spec'), {'data_dir': 'data', 'output_dir': 'output'}, (), _features),
+    'features': ('featurize', 'compute_features', ('client', 'spec'), {'data_dir': 'data', 'output_dir': 'output'}, (), _features),
     'train': ('train', 'train', ('client',), {}, (), _train),
     'serve': ('cli', 'serve', (), {}, (), _serve),
     'pipeline': ('pipeline', 'run_pipeline', (), {}, (), _pipeline),
@@ -160,11 +170,12 @@ GROUPS = {  # command → (help, {subcommand → (module, function, options left
     'schema': ('data set specs: `schema infer DATA > spec.yaml` drafts one from a table',
                {'infer': ('ingest', 'infer_spec', ('max_rows',), {}, ('data',), _infer)}),
     'import': ('patient-years, with their spec beside them, from a visit table, a MEDS data set or an OMOP CDM database',
-               {'visits': ('ingest', 'import_visits', (), {}, ('file',), _import('import_visits')),
-                'meds': ('ingest', 'import_meds', (), {}, ('path',), _import('import_meds')),
-                'omop': ('ingest', 'import_omop', (), {}, ('path',), _import('import_omop'))}),
+               {'visits': ('ingest', 'import_visits', (), {}, ('file',), _import('ingest', 'import_visits')),
+                'meds': ('meds', 'import_meds', (), {}, ('path',), _import('meds', 'import_meds')),
+                'omop': ('meds', 'import_omop', (), {}, ('path',), _import('meds', 'import_omop'))}),
 }
 
+# %% ../nbs/08a_cli.ipynb #8d2525a5
 def parser() -> argparse.ArgumentParser:
     "The `clinical-ml` argument parser, one subcommand per stage, built from the stages' signatures."
     p = argparse.ArgumentParser(prog='clinical-ml', description='End-to-end clinical ML pipeline on patient-year data.')
@@ -179,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
         for action, (module, fn, skip, rename, positional, _) in subs.items(): add_command(g, action, module, fn, skip, rename, positional)
     return p
 
+# %% ../nbs/08a_cli.ipynb #8c72d029
 def main(argv: list[str] | None = None  # arguments (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `clinical-ml` command."

@@ -11,7 +11,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['THREAD_VARS', 'log', 'available_cpus', 'limit_threads', 'dask_client', 'using_client', 'cluster_kwargs', 'run_tasks']
 
-# %% ../nbs/00b_cluster.ipynb #7520099e
+# %% ../nbs/00b_cluster.ipynb #3d749ff7
 def _quota(d: Path) -> float | None:
     "The CPU quota set in one cgroup directory (v2 `cpu.max`, or v1 `cpu.cfs_quota_us / cpu.cfs_period_us`), or None."
     try:
@@ -23,6 +23,7 @@ def _quota(d: Path) -> float | None:
         return q / p if q > 0 else None
     except (OSError, ValueError): return None
 
+# %% ../nbs/00b_cluster.ipynb #c5980938
 def _cgroup_cpus(root: str = '/sys/fs/cgroup',  # where the cgroup file systems are mounted
                  proc: str = '/proc/self/cgroup',  # this process's cgroup membership
                 ) -> float | None:
@@ -41,6 +42,7 @@ def _cgroup_cpus(root: str = '/sys/fs/cgroup',  # where the cgroup file systems 
     qs = [q for d in dict.fromkeys(dirs) if (q := _quota(d))]
     return min(qs) if qs else None
 
+# %% ../nbs/00b_cluster.ipynb #42bc93fa
 def available_cpus() -> int:
     "The CPUs this process may use: its affinity, capped by its cgroup quota (at least 1)."
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -49,6 +51,7 @@ def available_cpus() -> int:
 
 THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
 
+# %% ../nbs/00b_cluster.ipynb #129d4c26
 def limit_threads(n: int | None = None  # threads (default: `available_cpus()`)
                  ):
     "Cap this process's BLAS and OpenMP pools at n threads, and the child processes' through the environment (a value already set is kept)."
@@ -57,7 +60,7 @@ def limit_threads(n: int | None = None  # threads (default: `available_cpus()`)
     for v in THREAD_VARS: os.environ.setdefault(v, str(n))
     return threadpool_limits(n)  # applied now; usable as a context manager that restores the previous limits
 
-# %% ../nbs/00b_cluster.ipynb #1d5b577f
+# %% ../nbs/00b_cluster.ipynb #d53ae30d
 log = logging.getLogger('clinical_ml.cluster')
 
 def dask_client(scheduler: str | None = None,  # address of an existing scheduler, e.g. tcp://127.0.0.1:8786
@@ -80,6 +83,7 @@ def dask_client(scheduler: str | None = None,  # address of an existing schedule
     return Client(LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=processes, memory_limit=memory_limit,
                                dashboard_address=None, silence_logs=logging.ERROR, **net))
 
+# %% ../nbs/00b_cluster.ipynb #51800011
 @contextmanager
 def using_client(client=None,  # a client to use as is
                  scheduler: str | None = None,  # else connect here (or $DASK_SCHEDULER_ADDRESS), else start a local cluster
@@ -96,6 +100,7 @@ def using_client(client=None,  # a client to use as is
         client.close()
         if cluster is not None: cluster.close()
 
+# %% ../nbs/00b_cluster.ipynb #80da9ae2
 def cluster_kwargs(dask_config: dict | None  # the training config's `processing.dask_config` (n_workers, threads_per_worker, memory_limit)
                   ) -> dict:
     "Keyword arguments of `dask_client` for a local cluster sized by a config mapping (unknown keys are an error)."

@@ -16,14 +16,15 @@ from .split import STRATEGIES
 # %% auto #0
 __all__ = ['ALGORITHMS', 'DEFAULTS', 'DaskConfig', 'Processing', 'Smote', 'Imbalance', 'FeatureSelection', 'Hpo',
            'CrossValidation', 'Labels', 'Calibration', 'Threshold', 'Evaluation', 'Mlflow', 'TrainingConfig',
-           'config_keys', 'merge', 'check_config', 'load_config', 'setting']
+           'config_keys', 'merge', 'check_config', 'load_config', 'dotted_override']
 
-# %% ../nbs/03b_config.ipynb #e0f420d0
+# %% ../nbs/03b_config.ipynb #a8823aca
 ALGORITHMS = ('lightgbm', 'xgboost', 'catboost')
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra='forbid', validate_default=True)
 
+# %% ../nbs/03b_config.ipynb #dde7301e
 class DaskConfig(_Section):
     "The local Dask cluster a stage starts when no scheduler is given (`--scheduler` / `$DASK_SCHEDULER_ADDRESS`)."
     n_workers: int = Field(2, ge=1, description='worker processes')
@@ -31,6 +32,7 @@ class DaskConfig(_Section):
     memory_limit: str | int = Field('4GB', description="per worker, e.g. '4GB' (0: no limit)")
     processes: bool = Field(False, description='workers as processes, or threads in the training process (the feature kernel is numpy and Arrow, which release the GIL; a memory limit applies to processes only)')
 
+# %% ../nbs/03b_config.ipynb #502774bd
 class Processing(_Section):
     "Data volume and the resources of training."
     sample_fraction: float = Field(1.0, gt=0, le=1, description="share of the training pool's patients used (the original's subset for faster training)")
@@ -38,6 +40,7 @@ class Processing(_Section):
     in_memory_limit_mb: float = Field(768, ge=0, description="estimated size of the training pool's selected columns above which the final fit runs on Dask (LightGBM data-parallel; 0: always); a scheduler given selects it too")
     dask_config: DaskConfig = Field(default_factory=DaskConfig, description='the local Dask cluster: features from raw data, and a distributed fit (as worker processes)')
 
+# %% ../nbs/03b_config.ipynb #05884758
 class Smote(_Section):
     "SMOTE oversampling (with `imbalance.method: smote`)."
     sampling_strategy: float = Field(0.1, gt=0, le=1, description='minority count after resampling, as a share of the majority')
@@ -45,16 +48,19 @@ class Smote(_Section):
     random_state: int = Field(42, description='seed of the resampling')
     max_rows: int = Field(200_000, ge=1, description="SMOTE's k-NN runs on at most this many rows of a fold (all positives kept)")
 
+# %% ../nbs/03b_config.ipynb #d32b1489
 class Imbalance(_Section):
     "How the rare positive class is handled."
     method: Literal['none', 'class_weight', 'smote'] = Field('none', description='calibration is always fitted on un-resampled predictions')
     smote: Smote = Field(default_factory=Smote)
 
+# %% ../nbs/03b_config.ipynb #8e0c8f2a
 class FeatureSelection(_Section):
     "How the columns the model uses are chosen."
     method: Literal['none', 'importance', 'recursive_elimination'] = Field('importance', description='how columns are chosen')
     max_features: int = Field(60, ge=1, description='columns kept')
 
+# %% ../nbs/03b_config.ipynb #eed9505b
 class Hpo(_Section):
     "The Optuna search over the boosting libraries and their hyper-parameters."
     enabled: bool = Field(True, description='False: the first algorithm with its defaults')
@@ -68,6 +74,7 @@ class Hpo(_Section):
     simpler_within: float = Field(0.002, ge=0, description='a simpler candidate is the champion when the best is ahead of it by at most this out of fold, with a paired 95% interval including 0')
     ensemble: bool = Field(True, description='a blend of the best candidates is a candidate too, kept only when ahead of each beyond noise (see `champion.blend_candidates`)')
 
+# %% ../nbs/03b_config.ipynb #c48c37a1
 class CrossValidation(_Section):
     "The temporal, patient-grouped split."
     n_splits: int = Field(3, ge=1, description='temporal folds')
@@ -75,6 +82,7 @@ class CrossValidation(_Section):
     gap: int = Field(1, ge=0, description='years between the end of training and the validation year')
     test_years: int = Field(1, ge=1, description='latest years of the held-out patients that form the test')
 
+# %% ../nbs/03b_config.ipynb #5aa6dc53
 class Labels(_Section):
     "The label trained on (diagnosis-year uncertainty)."
     strategy: Literal[STRATEGIES] = Field('exact', description='exact | window | backdated | drop_ambiguous | soft (see 03_split)')
@@ -82,10 +90,12 @@ class Labels(_Section):
     max_lag: int = Field(2, ge=0, le=5, description='longest onset-to-recording lag (years) the onset model considers (backdated, soft)')
     compare: list[Literal[STRATEGIES]] = Field(list(STRATEGIES), description='strategies refitted with the chosen model and compared on the test under the three truths ([]: none)')
 
+# %% ../nbs/03b_config.ipynb #a1a1211b
 class Calibration(_Section):
     "How scores become probabilities."
     method: Literal['auto', 'sigmoid', 'beta', 'isotonic', 'none'] = Field('auto', description='auto: the lowest cross-validated log-loss of none (the scores as they are), sigmoid, beta and isotonic (each keeps the scores\' order)')
 
+# %% ../nbs/03b_config.ipynb #af6f0503
 class Threshold(_Section):
     "How the decision threshold is chosen, on validation predictions."
     policy: Literal['min_sensitivity', 'max_fbeta', 'min_cost'] = Field('min_sensitivity', description='chosen on validation predictions')
@@ -95,12 +105,14 @@ class Threshold(_Section):
     cost_fn: float = Field(10.0, ge=0, description='min_cost: cost of a missed case')
     cost_fp: float = Field(1.0, ge=0, description='min_cost: cost of a false alarm')
 
+# %% ../nbs/03b_config.ipynb #d649af31
 class Evaluation(_Section):
     "The test metrics and the leakage guard."
     bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the test metrics' 95% intervals")
     max_single_feature_auc: float = Field(0.95, gt=0.5, le=1, description='a single column scoring above this ROC-AUC stops training as leakage')
     baseline_max_rows: int = Field(0, ge=0, description='rows of the training pool the side-by-side baselines fit on (0: all of it)')
 
+# %% ../nbs/03b_config.ipynb #8bcf96a5
 class Mlflow(_Section):
     "Tracking and registry."
     enabled: bool = Field(True, description='log the run')
@@ -109,6 +121,7 @@ class Mlflow(_Section):
     register: bool = Field(True, description='register the model; alias `champion` when it beats the current one')
     tracking_uri: Optional[str] = Field(None, description='default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the project')
 
+# %% ../nbs/03b_config.ipynb #d3710104
 class TrainingConfig(_Section):
     "Every key of the training config."
     seed: int = Field(42, description='seed of every random choice of training')
@@ -136,7 +149,7 @@ def config_keys(model: type[BaseModel] = TrainingConfig, prefix: str = '') -> li
         out.append(dict(key=f'{prefix}{name}', type=str(t).replace('typing.', '').replace("<class '", '').replace("'>", ''), default=d, description=f.description or ''))
     return out
 
-# %% ../nbs/03b_config.ipynb #d0a980ef
+# %% ../nbs/03b_config.ipynb #57512215
 def merge(base: dict, over: dict | None) -> dict:
     "Deep-merge the mapping `over` into a copy of `base` (a value that is not a mapping replaces)."
     out = copy.deepcopy(base)
@@ -144,6 +157,7 @@ def merge(base: dict, over: dict | None) -> dict:
         out[k] = merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else copy.deepcopy(v)
     return out
 
+# %% ../nbs/03b_config.ipynb #6bdac6a4
 def _message(e: dict) -> str:
     "A pydantic error as one sentence naming the dotted key."
     key = '.'.join(str(x) for x in e['loc'] if not (isinstance(x, str) and x.startswith(('literal[', 'list[', 'str', 'int'))))
@@ -155,12 +169,14 @@ def _message(e: dict) -> str:
     if e['type'] == 'literal_error': return f"config: {key} must be one of [{e['ctx']['expected'].replace(' or ', ', ')}], got {e['input']!r}"
     return f"config: {key}: {e['msg'][0].lower()}{e['msg'][1:]}, got {e['input']!r}"
 
+# %% ../nbs/03b_config.ipynb #18ef814c
 def check_config(cfg: dict  # a whole config (e.g. merged over `DEFAULTS`)
                 ) -> dict:
     "The config validated by `TrainingConfig`, as a plain dict; ValueError naming the first bad key."
     try: return TrainingConfig.model_validate(cfg).model_dump()
     except ValidationError as e: raise ValueError(_message(e.errors()[0])) from None
 
+# %% ../nbs/03b_config.ipynb #fcbfd79b
 def load_config(path: str | Path | dict | None = None,  # a YAML file, a dict of keys, or None for the defaults
                 overrides: dict | None = None,  # keys that override the file's (nested as in the YAML)
                ) -> dict:
@@ -176,8 +192,11 @@ def load_config(path: str | Path | dict | None = None,  # a YAML file, a dict of
     except ValueError as e:
         raise ValueError(f'{path}: {e}' if isinstance(path, (str, Path)) else str(e)) from None
 
-def setting(dotted: str, value) -> dict:
-    "The nested override that sets one dotted key, e.g. setting('threshold.policy', 'min_cost')."
+# %% ../nbs/03b_config.ipynb #ebef9ec5
+def dotted_override(dotted: str,  # a dotted config key, e.g. `threshold.policy`
+                    value,  # its value
+                   ) -> dict:
+    "The nested override that sets one dotted key, e.g. dotted_override('threshold.policy', 'min_cost')."
     out = value
     for k in reversed(dotted.split('.')): out = {k: out}
     return out

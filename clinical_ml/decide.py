@@ -17,12 +17,13 @@ __all__ = ['CALIBRATIONS', 'choose_calibration', 'choose_threshold']
 # %% ../nbs/04b_decide.ipynb #4f2ea60e
 CALIBRATIONS = ('none', 'sigmoid', 'beta', 'isotonic')  # what `calibration.method: auto` chooses among (ties: the first), every one order-preserving
 
-# %% ../nbs/04b_decide.ipynb #1c110c1c
+# %% ../nbs/04b_decide.ipynb #07ed2732
 def _log_loss(y, q) -> dict:
     "Mean log-loss of probabilities q (clipped away from 0 and 1), as a statistic for `metrics.paired`."
     q = np.clip(np.asarray(q, float), 1e-12, 1 - 1e-12)
     return {'log_loss': float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))}
 
+# %% ../nbs/04b_decide.ipynb #1602e6bc
 def choose_calibration(p,  # out-of-fold scores
                        y,  # their 0/1 labels
                        fold,  # their fold ids: the cross-validation of the calibrators

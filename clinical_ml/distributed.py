@@ -16,7 +16,7 @@ from .estimators import expand_labels
 # %% auto #0
 __all__ = ['log', 'DISTRIBUTED_ALGORITHMS', 'NETWORK_PARAMS', 'fit_distributed', 'fit_mode', 'training_cluster']
 
-# %% ../nbs/03f_distributed.ipynb #e8b4a456
+# %% ../nbs/03f_distributed.ipynb #ce5eab50
 log = logging.getLogger('clinical_ml.distributed')
 DISTRIBUTED_ALGORITHMS = ('lightgbm',)  # algorithms whose final fit can run on a Dask cluster
 
@@ -27,6 +27,7 @@ def _read_part(path: str, columns: list, rows: np.ndarray, y: np.ndarray, w: np.
     Z = np.asarray(prep.transform(X), dtype=np.float32)
     return Z, yy.astype(np.int64), (np.ones(len(yy), np.float32) if ww is None else ww.astype(np.float32)) if weighted else None
 
+# %% ../nbs/03f_distributed.ipynb #36db3242
 def _free_port() -> int:
     "On a worker: a TCP port free there now (LightGBM's machines listen on it)."
     import socket
@@ -35,6 +36,7 @@ def _free_port() -> int:
 
 NETWORK_PARAMS = ('machines', 'local_listen_port', 'num_machines', 'time_out', 'tree_learner', 'pre_partition', 'num_threads', 'force_col_wise')
 
+# %% ../nbs/03f_distributed.ipynb #f1658ce1
 def _fit_on_worker(tasks: list, columns: list, prep, width: int, weighted: bool, params: dict, network: dict, return_model: bool):
     "On one worker: its files' training rows read into one float32 array, then LightGBM fitted as one machine of the network."
     import lightgbm as lgb

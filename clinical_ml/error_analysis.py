@@ -4,26 +4,32 @@
 
 # %% ../nbs/07_error_analysis.ipynb #2b8d26de
 from __future__ import annotations
-import json, logging, time
+import logging, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import layout, schema, tripod
-from .config import load_config, setting
+from .config import TrainingConfig, load_config
 from .estimators import model_pipeline
 from .metrics import at_threshold, bootstrap, calibration, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
 from .model import load_model
+from .report import (fmt_ci, html_page, key_numbers, recommendations, report_blocks, report_figures, reviewer_blocks,
+                                 reviewer_summary, summary_markdown)
 from .split import in_window, make_split
 
 # %% auto #0
-__all__ = ['log', 'SUGGESTIONS', 'add_slices', 'protected_columns', 'load_test', 'slice_metrics', 'label_uncertainty',
-           'reviewer_calibration', 'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year',
-           'error_patterns', 'importance_stability', 'drift', 'recommendations', 'figures', 'summary_markdown',
-           'analyze', 'reviewer_blocks', 'reviewer_summary']
+__all__ = ['log', 'protected_columns', 'add_slices', 'load_test', 'slice_metrics', 'label_uncertainty', 'reviewer_calibration',
+           'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year', 'error_patterns',
+           'importance_stability', 'drift', 'analyze']
 
-# %% ../nbs/07_error_analysis.ipynb #a72fdb94
+# %% ../nbs/07_error_analysis.ipynb #1ee557db
+def protected_columns(record: schema.Spec) -> list:
+    "The record's protected attributes (`protected: true` in its spec)."
+    return [n for n, c in record.cols.items() if c.protected]
+
+# %% ../nbs/07_error_analysis.ipynb #48def2e4
 log = logging.getLogger('clinical_ml.error_analysis')
 
 def add_slices(df: pd.DataFrame,  # test rows holding the columns the slices are computed from
@@ -42,15 +48,13 @@ def add_slices(df: pd.DataFrame,  # test rows holding the columns the slices are
     df.attrs['protected'] = [built.get(c, c) for c in protected_columns(record) if built.get(c, c) in df]
     return df.attrs['slices']
 
+# %% ../nbs/07_error_analysis.ipynb #c86e8b15
 def _source(features_dir: Path) -> Path | None:
     "The raw data directory the features were computed from, when it still exists."
     src = layout.data_source(features_dir)
     return src if src is not None and src.exists() else None
 
-def protected_columns(record: schema.Spec) -> list:
-    "The record's protected attributes (`protected: true` in its spec)."
-    return [n for n, c in record.cols.items() if c.protected]
-
+# %% ../nbs/07_error_analysis.ipynb #dc8c4033
 def load_test(model_dir: str | Path,  # a model directory written by `train`
               features_dir: str | Path,  # the features it was trained on
               extra: list = (),  # more feature columns to attach (e.g. the model's)
@@ -80,12 +84,6 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
     return df
 
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f
-def _auc_ci(y, p, n_boot: int, seed: int) -> tuple:
-    "ROC-AUC and PR-AUC with bootstrap 95% intervals (NaN when a class is missing)."
-    if len(np.unique(y)) < 2: return (np.nan,) * 6
-    b = bootstrap(discrimination, y, p, n_boot=n_boot, seed=seed)
-    return tuple(b[k][x] for k in ('roc_auc', 'pr_auc') for x in ('value', 'lo', 'hi'))
-
 def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and the slice columns
                   threshold: float,  # the model's decision threshold
                   by: list | None = None,  # columns to slice by (default: the record's slices that `load_test` added)
@@ -99,7 +97,8 @@ def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and th
         if col not in df: continue
         for val, g in df.groupby(col, observed=True, sort=True):
             y, p = g['target'].to_numpy(int), g['probability'].to_numpy(float)
-            auc, op = _auc_ci(y, p, n_boot, seed + len(rows)) if len(g) >= min_support else (np.nan,) * 6, at_threshold(y, p, threshold)
+            b = bootstrap(discrimination, y, p, n_boot=n_boot, seed=seed + len(rows)) if len(g) >= min_support and len(np.unique(y)) == 2 else {}
+            auc, op = [b.get(k, {}).get(x, np.nan) for k in ('roc_auc', 'pr_auc') for x in ('value', 'lo', 'hi')], at_threshold(y, p, threshold)
             rows.append(dict(slice=col, value=str(val), support=len(g), positives=int(y.sum()), prevalence=y.mean(),
                              roc_auc=auc[0], roc_auc_lo=auc[1], roc_auc_hi=auc[2], pr_auc=auc[3], pr_auc_lo=auc[4], pr_auc_hi=auc[5],
                              sensitivity=op['sensitivity'], specificity=op['specificity'], flagged=op['flagged'],
@@ -226,8 +225,6 @@ def fairness(df: pd.DataFrame,  # test rows with target, probability and the pro
     return out
 
 # %% ../nbs/07_error_analysis.ipynb #a6827a89
-def _ci(v: dict, f: str = '.3f') -> str: return f"{v['value']:{f}} [{v['lo']:{f}}, {v['hi']:{f}}]"
-
 def diagnosis_year(metrics: dict  # the training report (metrics.json)
                   ) -> dict:
     "The three truths, the strategies and the lead time from a training report, as tables and a three-sentence answer (empty when training had no oracle)."
@@ -244,8 +241,8 @@ def diagnosis_year(metrics: dict  # the training report (metrics.json)
                                    for e, part in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}}
                                for s, r in st.items() for t, v in r.items()])
     lt, rec, on = metrics['lead_time'], tr['recorded'], tr.get('onset', tr['recorded'])
-    s1 = (f"Judged by the true onset, the model's ROC-AUC is {_ci(on['roc_auc'])} and its PPV {_ci(on['ppv'])}, against {_ci(rec['roc_auc'])} and "
-          f"{_ci(rec['ppv'])} by the recorded year (prevalence {on['prevalence']:.1%} vs {rec['prevalence']:.1%}).")
+    s1 = (f"Judged by the true onset, the model's ROC-AUC is {fmt_ci(on['roc_auc'])} and its PPV {fmt_ci(on['ppv'])}, against {fmt_ci(rec['roc_auc'])} and "
+          f"{fmt_ci(rec['ppv'])} by the recorded year (prevalence {on['prevalence']:.1%} vs {rec['prevalence']:.1%}).")
     s2 = (f"{lt['false_positives_early']:,} of its {lt['false_positives']:,} false positives ({lt['share_false_positives_early']:.0%}) are patients whose "
           f"diagnosis is recorded in a later year: early flags, not errors, {lt['median_years_ahead']:.0f} year(s) ahead at the median of flagged future cases."
           if lt['false_positives'] else 'The threshold flags no false positives.')
@@ -257,12 +254,12 @@ def diagnosis_year(metrics: dict  # the training report (metrics.json)
         if better:
             verdict = max(better, key=lambda x: x[1])[0]
             r = st[verdict]
-            s3 = (f"Of the label strategies, `{verdict}` ranks the onset better than `{ref}` beyond noise ({_ci(r['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} "
-                  f"ROC-AUC) without losing on the recorded year ({_ci(r['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')}).")
+            s3 = (f"Of the label strategies, `{verdict}` ranks the onset better than `{ref}` beyond noise ({fmt_ci(r['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} "
+                  f"ROC-AUC) without losing on the recorded year ({fmt_ci(r['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')}).")
         else:
             best = d[('d_roc_auc', 'onset')].idxmax()
             s3 = (f"No label strategy beats `{ref}` on the onset beyond noise without losing on the recorded year; the closest, `{best}`, differs by "
-                  f"{_ci(st[best]['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} ROC-AUC on the onset and {_ci(st[best]['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')} on the recorded year.")
+                  f"{fmt_ci(st[best]['onset'][f'minus_{ref}']['roc_auc'], '+.4f')} ROC-AUC on the onset and {fmt_ci(st[best]['recorded'][f'minus_{ref}']['roc_auc'], '+.4f')} on the recorded year.")
     else: s3 = 'Label strategies were not compared (`labels.compare` is empty).'
     return dict(truths=truths, strategies=strategies, lead_time=lt, onset_model=metrics.get('onset_model'), answer=' '.join([s1, s2, s3]),
                 best_strategy=verdict, reference=ref)
@@ -291,7 +288,7 @@ def error_patterns(df: pd.DataFrame,  # test rows with features attached
                          slices={s: g[s].astype(str).value_counts(normalize=True).round(3).to_dict() for s in by if s in g and s != 'year'})
     return out
 
-# %% ../nbs/07_error_analysis.ipynb #de48f071
+# %% ../nbs/07_error_analysis.ipynb #a5bc3832
 def importance_stability(model_dir: str | Path,  # a model directory written by `train`
                          features_dir: str | Path,  # the features it was trained on
                          max_rows: int = 50_000,  # training rows per fold
@@ -299,10 +296,10 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
                         ) -> pd.DataFrame:
     "The model's configuration refitted on each temporal fold: normalized importance per feature and fold."
     model = load_model(model_dir)
-    cfg, fdir = load_config(model.info['config']), Path(features_dir)
+    cfg, fdir = TrainingConfig.model_validate(load_config(model.info['config'])), Path(features_dir)
     keys = layout.read_columns(fdir, ['patient_id', 'year', 'target'])
-    cv = cfg['cross_validation']
-    try: sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
+    cv = cfg.cross_validation
+    try: sp = make_split(keys, test_years=cv.test_years, test_size=cv.test_size, n_splits=cv.n_splits, gap=cv.gap, seed=cfg.seed)
     except ValueError as e:  # small data: too few years for the configured folds (training said what it did instead)
         log.warning('importance stability: %s; not computed', e); return pd.DataFrame(columns=['mean', 'std', 'cv'])
     rng, imps = np.random.default_rng(seed), {}
@@ -313,7 +310,7 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
         X, y = layout.read_columns(fdir, model.columns, mask), keys['target'].to_numpy(int)[mask]
         if len(np.unique(y)) < 2: continue
         cats = [c for c in model.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-        pipe = model_pipeline(model.info['algorithm'], model.info['params'], cats, [c for c in model.columns if c not in cats], {'method': 'none'}, cfg['seed'])
+        pipe = model_pipeline(model.info['algorithm'], model.info['params'], cats, [c for c in model.columns if c not in cats], {'method': 'none'}, cfg.seed)
         pipe.fit(X, y)
         clf = pipe.steps[-1][1]  # trees: their importance; a linear model: |coefficient| of standardised inputs
         names, imp = pipe.steps[0][1].get_feature_names_out(), np.abs(np.asarray(getattr(clf, 'feature_importances_', None) if hasattr(clf, 'feature_importances_') else clf.coef_[0], float))
@@ -324,6 +321,7 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
     t['cv'] = t['std'] / t['mean'].where(t['mean'] > 0)
     return t.sort_values('mean', ascending=False)
 
+# %% ../nbs/07_error_analysis.ipynb #6c0402ae
 def drift(features_dir: str | Path,  # a features directory
           columns: list,  # numeric features to follow
           ref_years: int = 3,  # the earliest years form the reference
@@ -338,239 +336,7 @@ def drift(features_dir: str | Path,  # a features directory
     ref = d[d['year'].isin(years[:ref_years])]
     return pd.DataFrame({c: {int(y): psi(ref[c], g[c]) for y, g in d.groupby('year')} for c in columns})
 
-# %% ../nbs/07_error_analysis.ipynb #fb06daae
-SUGGESTIONS = {'labels': {'threshold.truth': 'window'},  # every config change a recommendation can suggest, by area
-               'operating point': {'threshold.policy': 'min_cost', 'threshold.min_sensitivity': 0.7},
-               'evidence': {'cross_validation.test_years': 2}}
-
-def _keys(settings: dict) -> str:
-    "Config settings as the report quotes them, e.g. `threshold.policy: min_cost`."
-    return ' and '.join(f'`{k}: {v}`' for k, v in settings.items())
-
-def recommendations(res: dict  # the results of `analyze`
-                   ) -> list[dict]:
-    "Improvement recommendations, each derived from (and quoting) a measured number; strongest first."
-    out, overall = [], res['overall']
-    sl = res['slices']
-    worst = sl[sl['roc_auc_hi'] < overall['roc_auc']].head(3)
-    for _, s in worst.iterrows():
-        out.append(dict(score=overall['roc_auc'] - s['roc_auc'], area='slice',
-                        text=f"{s['slice']} = {s['value']}: ROC-AUC {s['roc_auc']:.3f} [{s['roc_auc_lo']:.3f}, {s['roc_auc_hi']:.3f}] is below the overall "
-                             f"{overall['roc_auc']:.3f} ({s['support']:,} rows, prevalence {s['prevalence']:.1%}). Add features that separate risk within this "
-                             f"group (its history is shorter or its measurements sparser) or fit a slice-aware model, and report this slice separately."))
-    cal = sl[(sl['support'] >= 200) & (sl['calibration_gap'].abs() > max(0.02, 0.3 * overall['prevalence']))].head(2)
-    for _, s in cal.iterrows():
-        out.append(dict(score=abs(s['calibration_gap']) / max(overall['prevalence'], 1e-9) * 0.05, area='calibration',
-                        text=f"{s['slice']} = {s['value']}: mean predicted {s['mean_predicted']:.3f} vs observed {s['prevalence']:.3f} "
-                             f"(gap {s['calibration_gap']:+.3f}). Recalibrate per {s['slice']} or add it to the calibrator's inputs before using probabilities there."))
-    lu = res['label_uncertainty']
-    if 'fp_share_recording_lag' in lu:
-        share = lu['fp_share_recording_lag']
-        out.append(dict(score=share * 0.1, area='labels', config=SUGGESTIONS['labels'],
-                        text=f"{share:.0%} of the {lu['false_positives']:,} false positives at the threshold are true onsets the record caught only later "
-                             f"(oracle). PPV is {lu['exact']['ppv']:.3f} on exact-year labels and {lu.get('window', lu['exact'])['ppv']:.3f} on {lu['tolerance']}-year window labels: "
-                             f"if an alert a year early is a hit for the clinic, choose the threshold against the window label with {_keys(SUGGESTIONS['labels'])}"
-                             + (f" and train with `labels.strategy: {res['diagnosis_year']['best_strategy']}`, which ranks the onset better beyond noise."
-                                if res.get('diagnosis_year', {}).get('best_strategy') else '.')))
-    imp = res['importance']
-    if len(imp):
-        unstable = imp[(imp['mean'] > 0.02) & (imp['cv'] > 0.5)].head(2)
-        for name, r in unstable.iterrows():
-            out.append(dict(score=r['cv'] * r['mean'], area='stability',
-                            text=f"{name}: importance {r['mean']:.3f} on average but varies across folds (CV {r['cv']:.2f}); check it for a time-dependent "
-                                 f"recording practice before relying on it, or regularize (fewer leaves, feature subsampling)."))
-    d = res['drift']
-    if len(d):
-        last = d.iloc[-1].sort_values(ascending=False)
-        for c, v in last.head(2).items():
-            if v > 0.1:
-                out.append(dict(score=v * 0.2, area='drift', text=f"{c} drifted: PSI {v:.2f} in {d.index[-1]} against the earliest years. "
-                                                                  f"Monitor it in production and retrain when the PSI of an important feature passes 0.25."))
-    o = res.get('oracle')
-    if o:
-        gap = o['roc_auc'] - overall['roc_auc']
-        out.append(dict(score=gap, area='model', text=f"The oracle's ROC-AUC on the same rows is {o['roc_auc']:.3f}; the model's {overall['roc_auc']:.3f} "
-                                                       f"(gap {gap:.3f}). " + ("Most of the learnable signal is captured: spend effort on labels and slices, not on model capacity."
-                                                                                if gap < 0.015 else "There is signal left: more training rows, a longer HPO budget, or the features of the weakest slice.")))
-    nns = 1 / overall['ppv'] if overall['ppv'] > 0 else float('inf')
-    out.append(dict(score=0.004, area='operating point', config=SUGGESTIONS['operating point'],
-                    text=f"The {res['threshold_policy']} threshold {res['threshold']:.4f} flags {overall['flagged']:.1%} of patients for sensitivity "
-                         f"{overall['sensitivity']:.3f}: {nns:.1f} patients screened per case found (PPV {overall['ppv']:.3f}). If the service cannot follow up "
-                         f"that many, set {_keys({'threshold.policy': SUGGESTIONS['operating point']['threshold.policy']})} with its real `threshold.cost_fn` and `threshold.cost_fp`, or a lower "
-                         f"sensitivity ({_keys({'threshold.min_sensitivity': SUGGESTIONS['operating point']['threshold.min_sensitivity']})}), and retrain."))
-    w = sl.dropna(subset=['roc_auc']).head(1)
-    if len(w) and (w.iloc[0]['roc_auc_hi'] - w.iloc[0]['roc_auc_lo']) > 0.1:
-        s = w.iloc[0]
-        out.append(dict(score=0.003, area='evidence', config=SUGGESTIONS['evidence'],
-                        text=f"The weakest slice ({s['slice']} = {s['value']}, ROC-AUC {s['roc_auc']:.3f}) has a 95% interval {s['roc_auc_hi'] - s['roc_auc_lo']:.3f} wide "
-                             f"on {s['support']:,} rows: too wide to act on. Hold out more patient-years ({_keys(SUGGESTIONS['evidence'])} or a larger `cross_validation.test_size`) before changing the model for it."))
-    ep = res['error_patterns']['false_negatives']['distinguishing']
-    if ep:
-        top = ep[0]
-        out.append(dict(score=abs(top['smd']) * 0.01, area='errors',
-                        text=f"The most confident false negatives differ most in {top['feature']} (mean {top['errors_mean']:.3g} vs {top['all_mean']:.3g}, "
-                             f"standardized difference {top['smd']:+.2f}): patients who look low-risk on it yet have an onset; a feature on its trajectory or "
-                             f"on what is missing may help."))
-    return sorted(out, key=lambda r: -r['score'])
-
-# %% ../nbs/07_error_analysis.ipynb #3fb93553
-def figures(res: dict) -> dict:
-    "The report's plotly figures."
-    import plotly.express as px, plotly.graph_objects as go
-    sl, o, figs = res['slices'], res['overall'], {}
-    s = sl.dropna(subset=['roc_auc']).assign(label=lambda d: d['slice'] + ' = ' + d['value'])
-    f = go.Figure(go.Scatter(x=s['roc_auc'], y=s['label'], mode='markers', error_x=dict(type='data', symmetric=False, array=s['roc_auc_hi'] - s['roc_auc'],
-                                                                                         arrayminus=s['roc_auc'] - s['roc_auc_lo'])))
-    f.add_vline(x=o['roc_auc'], line_dash='dash', annotation_text='overall')
-    figs['slices'] = f.update_layout(title='ROC-AUC by slice (95% bootstrap CI), worst at the top', height=max(400, 18 * len(s)),
-                                     yaxis=dict(autorange='reversed'), xaxis_title='ROC-AUC', margin=dict(l=260))
-    c = sl[sl.groupby('slice')['value'].transform('size') > 2]  # slices of more than two groups
-    f = px.scatter(c, x='mean_predicted', y='prevalence', color='slice', hover_name='value', size='support', title='Calibration by slice: mean predicted vs observed')
-    m = float(max(c['mean_predicted'].max(), c['prevalence'].max())) if len(c) else 1
-    figs['calibration'] = f.add_shape(type='line', x0=0, y0=0, x1=m, y1=m, line=dict(dash='dot'))
-    d = res['rows']
-    figs['distributions'] = px.histogram(d.assign(label=d['target'].map({0: 'negative', 1: 'positive'})), x='probability', color='label', nbins=60,
-                                         barmode='overlay', histnorm='probability density', log_y=True,
-                                         title='Predicted probability by true label').add_vline(x=res['threshold'], line_dash='dash', annotation_text='threshold')
-    lu = res['label_uncertainty'].get('fp_by_oracle')
-    if lu: figs['false_positives'] = px.bar(x=list(lu), y=list(lu.values()), labels={'x': 'oracle says', 'y': 'false positives'}, title='False positives at the threshold, explained by the oracle')
-    dy = res.get('diagnosis_year')
-    if dy:
-        t = dy['truths']
-        long = pd.concat([pd.DataFrame({'truth': t['truth'], 'metric': k, 'value': t[k], 'plus': t[f'{k}_hi'] - t[k], 'minus': t[k] - t[f'{k}_lo']})
-                          for k in ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')])
-        figs['truths'] = px.bar(long, x='metric', y='value', color='truth', barmode='group', error_y='plus', error_y_minus='minus',
-                                title='The same predictions under three truths (95% bootstrap CI)')
-        ahead = dy['lead_time'].get('flagged_by_years_ahead', {})
-        figs['lead_time'] = px.bar(x=[int(k) for k in ahead], y=list(ahead.values()), labels={'x': 'years before the recorded diagnosis', 'y': 'flagged rows'},
-                                   title='Lead time: flagged test rows of patients diagnosed, by years before the recording')
-        if len(dy['strategies']):
-            d = dy['strategies'].dropna(subset=['d_roc_auc'])
-            figs['strategies'] = px.scatter(d, x='d_roc_auc', y='strategy', color='truth', error_x=d['d_roc_auc_hi'] - d['d_roc_auc'],
-                                            error_x_minus=d['d_roc_auc'] - d['d_roc_auc_lo'],
-                                            title=f"Label strategies: ROC-AUC minus {dy['reference']}'s on the same test rows (paired 95% CI)").add_vline(x=0, line_dash='dot')
-    imp = res['importance']
-    if len(imp):
-        top = imp.head(15)[[c for c in imp.columns if c.startswith('fold_')]].reset_index(names='feature').melt('feature', var_name='fold', value_name='importance')
-        figs['importance'] = px.strip(top, x='importance', y='feature', color='fold', title='Feature importance on each temporal fold (top 15)').update_yaxes(autorange='reversed')
-    rc = res.get('reviewer_calibration')
-    if rc:
-        cv = rc['curve']; m = float(cv[['predicted', 'hi']].max().max())
-        f = go.Figure([go.Scatter(x=np.r_[cv.predicted, cv.predicted[::-1]], y=np.r_[cv.hi, cv.lo[::-1]], fill='toself', line=dict(width=0), opacity=0.3, name='95% band'),
-                       go.Scatter(x=cv.predicted, y=cv.observed, name='smoothed observed'), go.Scatter(x=[0, m], y=[0, m], line=dict(dash='dot'), name='ideal')])
-        t = rc['truths']['recorded']
-        figs['calibration_curve'] = f.update_layout(title=f"Calibration curve (spline-smoothed): intercept {_ci(t['intercept'])}, slope {_ci(t['slope'])}, ICI {t['ici']['value']:.4f}",
-                                                    xaxis_title='predicted risk', yaxis_title='observed risk')
-    da = res.get('decision')
-    if da:
-        c = da['curve']
-        f = go.Figure([go.Scatter(x=np.r_[c.threshold, c.threshold[::-1]], y=np.r_[c.model_hi, c.model_lo[::-1]], fill='toself', line=dict(width=0), opacity=0.3, name='model, 95% band'),
-                       go.Scatter(x=c.threshold, y=c.model, name='model'), go.Scatter(x=c.threshold, y=c.treat_all, name='treat all', line=dict(dash='dash')),
-                       go.Scatter(x=c.threshold, y=c.treat_none, name='treat none', line=dict(dash='dot'))])
-        lo = min(0.0, float(c.model_lo.min())) - 0.005
-        figs['decision_curve'] = f.add_vline(x=res['threshold'], line_dash='dash', annotation_text='threshold').update_layout(
-            title='Decision curve: net benefit by threshold probability', xaxis_title='threshold probability', yaxis_title='net benefit',
-            yaxis_range=[lo, float(c[['model_hi', 'treat_all']].max().max()) + 0.005])
-    dr = res['drift']
-    if len(dr): figs['drift'] = px.line(dr.reset_index(names='year').melt('year', var_name='feature', value_name='PSI'), x='year', y='PSI', color='feature',
-                                        title='Drift: PSI of each feature against the earliest years').add_hline(y=0.25, line_dash='dot')
-    return figs
-
 # %% ../nbs/07_error_analysis.ipynb #7bb0736f
-def summary_markdown(res: dict) -> str:
-    "The executive summary, key findings with their numbers, and the roadmap: written from the results."
-    o, sl, lu = res['overall'], res['slices'], res['label_uncertainty']
-    orc = res.get('oracle')
-    worst = sl.dropna(subset=['roc_auc']).head(3)
-    lines = ['# Error analysis', '', f"Model `{res['model']}` ({res['algorithm']}), {o['rows']:,} held-out patient-years of {', '.join(map(str, res['test_years']))}, "
-             f"threshold {res['threshold']:.4f} ({res['threshold_policy']}). Generated {res['generated_at']} from `{res['model_dir']}`.", '',
-             f"Data set `{res['dataset']['name']}` (spec {res['dataset']['spec']}): a 1 means {res['dataset']['target']}.", '',
-             '## Executive summary', '',
-             f"- Discrimination: ROC-AUC {o['roc_auc']:.3f}, PR-AUC {o['pr_auc']:.3f} (prevalence {o['prevalence']:.1%})"
-             + (f"; the oracle's ceiling on the same rows is {orc['roc_auc']:.3f} / {orc['pr_auc']:.3f}." if orc else '.'),
-             f"- At the threshold: sensitivity {o['sensitivity']:.3f}, specificity {o['specificity']:.3f}, PPV {o['ppv']:.3f}, {o['flagged']:.1%} of patients flagged.",
-             f"- Calibration: ECE {o['ece']:.4f}.",
-             f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
-             f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
-    rc = res.get('reviewer_calibration')
-    if rc:
-        lines += ['## Calibration', '', 'On the test rows (95% bootstrap intervals; a perfectly calibrated model has intercept 0 and slope 1):', '',
-                  '| truth | intercept | slope | ICI | E50 | E90 | Emax | Brier | scaled Brier |', '|---|---|---|---|---|---|---|---|---|']
-        lines += [f"| {t} | {_ci(c['intercept'])} | {_ci(c['slope'])} | {_ci(c['ici'], '.4f')} | {c['e50']['value']:.4f} | {_ci(c['e90'], '.4f')} | {c['emax']['value']:.4f} "
-                  f"| {c['brier']['value']:.4f} | {c['scaled_brier']['value']:.3f} |" for t, c in rc['truths'].items()]
-        s = rc['slices']
-        if len(s):
-            off = s[(s.slope_hi < 1) | (s.slope_lo > 1) | (s.intercept_hi < 0) | (s.intercept_lo > 0)]
-            lines += ['', f"Per slice ({len(s)} with at least 100 rows and 10 outcomes): " + ('every slope and intercept interval includes 1 and 0.' if not len(off) else
-                      'miscalibrated beyond noise: ' + '; '.join(f"{r.slice} = {r.value} (intercept {r.intercept:+.2f} [{r.intercept_lo:+.2f}, {r.intercept_hi:+.2f}], "
-                                                                    f"slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}])" for r in off.itertuples()) + '.')]
-        lines += ['']
-    da = res.get('decision')
-    if da:
-        a = da['at_threshold']
-        lines += ['## Decision curve', '', f"At the threshold {a['threshold']:.3f} the model's net benefit is {a['net_benefit']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}] "
-                  f"true positives per patient, against {a['treat_all']:.4f} for treating all and 0 for treating none: {a['avoided_per_100']:.1f} unnecessary "
-                  f"interventions avoided per 100 patients compared with treating all, at the same number of true positives. "
-                  + (f"Over the range {da['range'][0]:.0%}-{da['range'][1]:.0%}, the model is above both from a threshold of {da['useful_from']:.0%} to {da['useful_to']:.0%}."
-                     if da['useful_from'] is not None else f"Over the range {da['range'][0]:.0%}-{da['range'][1]:.0%}, the model is never above both: it is not worth using as it is."), '']
-    ss = res.get('sample_size')
-    if ss:
-        lines += ['## Sample size', '', f"For {ss['parameters']} candidate columns, a prevalence of {ss['prevalence']:.1%} and an anticipated C statistic of {ss['c_statistic']:.3f} "
-                  f"(Cox-Snell R² {ss['r2_cs']:.3f}), Riley et al.'s criteria ask for at least {ss['minimum']:,} rows ({ss['events']:,.0f} events, {ss['events_per_parameter']:.1f} per "
-                  f"parameter; binding: {ss['binding']}; shrinkage {ss['criteria']['shrinkage']:,}, optimism {ss['criteria']['optimism']:,}, overall risk {ss['criteria']['overall_risk']:,}). "
-                  f"Training used {ss['rows_used']:,} patient-years with {ss['events_used']:,} events: " + ('enough.' if ss['enough'] else
-                  '**below the minimum: expect overfitting; fewer candidate columns or more data are needed.**'), '']
-    fa = res.get('fairness')
-    if fa:
-        names = {'sensitivity': 'sensitivity (equal opportunity)', 'ppv': 'PPV (predictive parity)', 'calibration_gap': 'calibration gap (mean predicted − observed)'}
-        lines += ['## Fairness', '', 'Largest gaps between the groups of each protected attribute at the threshold (95% bootstrap intervals):', '']
-        for attr, f in fa.items():
-            for k, g in f['gaps'].items():
-                lines.append(f"- **{attr}**, {names[k]}: {g['higher']} minus {g['lower']} = {g['value']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]"
-                             + (' — **beyond noise: the groups are not treated alike.**' if g['beyond_noise'] else ' (within noise).'))
-        lines += ['']
-    if [a for a in res.get('protected', []) if a not in (fa or {})]:
-        lines += [f"Not compared for fairness: {', '.join(a for a in res['protected'] if a not in (fa or {}))} (fewer than two groups with 100 test rows and 10 outcomes each).", '']
-    cand = res.get('candidates')
-    if cand:
-        bound = {'trials': f"all its {res['hpo'].get('n_trials')} trials", 'time': f"its deadline of {res['hpo'].get('timeout_minutes')} min"}.get(res['hpo'].get('bounded_by'))
-        lines += ['## How the model was chosen', '', f"Candidates judged on the same out-of-fold predictions of the training sample ({cand['metric']}"
-                  + (f"; the search ran {res['hpo'].get('trials')} trials and ended at {bound}" if bound else '') + '):', '',
-                  '| candidate | out-of-fold ROC-AUC | out-of-fold PR-AUC | seconds |', '|---|---|---|---|']
-        lines += [f"| {r['name']}{' (champion)' if r['name'] == cand['champion'] else ''} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['seconds']} |" for r in cand['table']]
-        lines += ['', f"Champion: {cand['why']}.", '']
-        ens = cand.get('ensemble')
-        if ens and 'weights' in ens:
-            lines += [f"Ensemble: a blend of {' + '.join(f'{n} ({w:.1f})' for n, w in zip(ens['members'], ens['weights']))}, weights cross-fitted on the folds, "
-                      f"out-of-fold ROC-AUC {ens['roc_auc']:.4f}, PR-AUC {ens['pr_auc']:.4f}: " + ('kept, it is the champion.' if ens['kept'] else f"not kept ({ens['why']})."), '']
-        elif ens: lines += [f"Ensemble: not kept ({ens['why']}).", '']
-    if res.get('small_data'):
-        lines += ['## What small data decided', '', 'Training checked what each step needs and, where the data could not give it, did this instead:', '']
-        lines += [f"- **{d['step']}**: {d['why']}." for d in res['small_data']] + ['']
-    dy = res.get('diagnosis_year')
-    if dy:
-        lines += ['## The diagnosis year', '', dy['answer'], '']
-        om = dy.get('onset_model')
-        if om: lines += [f"The onset model estimated the onset-to-recording lag distribution as {om['lag_probs']} from the data alone"
-                         + (f" (the data were generated with {om['lag_probs_generated']})." if om.get('lag_probs_generated') else '.'), '']
-    lines += ['## Key findings', '']
-    for _, s in worst.iterrows():
-        lines.append(f"- {s['slice']} = {s['value']}: ROC-AUC {s['roc_auc']:.3f} [{s['roc_auc_lo']:.3f}, {s['roc_auc_hi']:.3f}], {s['support']:,} rows, "
-                     f"prevalence {s['prevalence']:.1%}, sensitivity {s['sensitivity']:.3f}, specificity {s['specificity']:.3f}.")
-    if 'window' in lu and not dy:  # with an oracle, the diagnosis-year section gives these under all three truths
-        lines.append(f"- Labels: exact-year ROC-AUC {lu['exact']['roc_auc']:.3f} / PPV {lu['exact']['ppv']:.3f}; {lu['tolerance']}-year window ROC-AUC {lu['window']['roc_auc']:.3f} / PPV {lu['window']['ppv']:.3f}.")
-    if 'fp_share_recording_lag' in lu:
-        lines.append(f"- {lu['fp_share_recording_lag']:.0%} of the {lu['false_positives']:,} false positives are true onsets recorded later (oracle): {lu['fp_by_oracle']}.")
-    if len(res['importance']):
-        t = res['importance'].head(5)
-        lines.append('- Top features (mean importance across folds, CV): ' + ', '.join(f"{n} {r['mean']:.3f} ({r['cv']:.2f})" for n, r in t.iterrows()) + '.')
-    if len(res['drift']):
-        last = res['drift'].iloc[-1].sort_values(ascending=False)
-        lines.append(f"- Largest drift in {res['drift'].index[-1]}: " + ', '.join(f'{c} PSI {v:.2f}' for c, v in last.head(3).items()) + '.')
-    lines += ['', '## Improvement roadmap', '']
-    for i, r in enumerate(res['recommendations'], 1): lines.append(f"{i}. **{r['area']}**: {r['text']}")
-    return '\n'.join(lines) + '\n'
-
 def analyze(model_dir: str | Path,  # a model directory written by `train`
             features_dir: str | Path,  # the features it was trained on
             output: str | Path,  # where the report files go
@@ -588,7 +354,6 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     nums = [c for c in model.columns if c in df and pd.api.types.is_numeric_dtype(df[c])]
     log.info('error analysis of %s test rows', f'{len(df):,}')
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
-    f = p >= thr
     blend = ' + '.join(f"{m['name']} ({m['weight']:.1f})" for m in model.info.get('blend', []))
     res = dict(model=model_dir.name, model_dir=str(model_dir), algorithm=f'blend of {blend}' if blend else model.info.get('algorithm'), threshold=thr,
                threshold_policy=metrics['threshold']['policy'], test_years=sorted(df['year'].unique().tolist()), rows=df,
@@ -613,78 +378,16 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res['drift'] = drift(features_dir, top, seed=seed) if top else pd.DataFrame()
     res['recommendations'] = recommendations(res)
     output.mkdir(parents=True, exist_ok=True)
-    figs = figures(res)
-    md = summary_markdown(res)
-    show = ['slice', 'value', 'support', 'positives', 'prevalence', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'pr_auc', 'sensitivity', 'specificity', 'mean_predicted', 'calibration_gap']
-    blocks = [('md', md), ('fig', figs['slices']), ('table', res['slices'][show]), ('fig', figs['calibration']), ('fig', figs['calibration_curve']),
-              ('table', res['reviewer_calibration']['slices'].round(4)), ('fig', figs['decision_curve']), ('fig', figs['distributions'])]
-    for attr, fa in res['fairness'].items(): blocks += [('md', f'### Fairness: {attr}'), ('table', fa['groups'].round(4))]
-    dy = res['diagnosis_year']
-    if dy:
-        blocks += [('md', '## The diagnosis year\n\n' + dy['answer']), ('table', dy['truths'].round(4)), ('fig', figs['truths']), ('fig', figs['lead_time'])]
-        if len(dy['strategies']): blocks += [('table', dy['strategies'].round(4)), ('fig', figs['strategies'])]
-    blocks += [('fig', figs[k]) for k in ('false_positives', 'importance', 'drift') if k in figs]
-    for name in ('false_positives', 'false_negatives'):
-        blocks.append(('md', f"### Most confident {name.replace('_', ' ')}"))
-        blocks.append(('table', pd.DataFrame(res['error_patterns'][name]['distinguishing'])))
-    worst = res['slices'].dropna(subset=['roc_auc']).head(1)
-    key = dict(overall=res['overall'], oracle=res.get('oracle'), label_uncertainty=res['label_uncertainty'], threshold=thr, candidates=res['candidates'],
-               diagnosis_year={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in dy.items()},
-               worst_slice=worst.iloc[0][['slice', 'value', 'support', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi']].to_dict() if len(worst) else None,
-               recommendations=[r['text'] for r in res['recommendations']], seconds=round(time.perf_counter() - t0, 1),
-               calibration={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['reviewer_calibration'].items()},
-               decision_curve={k: (v.to_dict('records') if isinstance(v, pd.DataFrame) else v) for k, v in res['decision'].items()}, sample_size=res['sample_size'],
-               fairness={a: dict(groups=f['groups'].to_dict('records'), gaps=f['gaps']) for a, f in res['fairness'].items()})
+    key = key_numbers(res, time.perf_counter() - t0)
     res['card'] = tripod.model_card(metrics | {'trained_at': model.info.get('trained_at')}, rec, model.info.get('config', {}), key | {'algorithm': res['algorithm']}, model.info.get('lineage'))
     res['tripod'] = tripod.tripod_checklist(res['card'])
     key.update(flow=metrics.get('flow'), table_one=metrics.get('table_one'), tripod=res['tripod'].reset_index().to_dict('records'), card=res['card'])
-    blocks += reviewer_blocks(metrics, res['tripod'])
-    md += reviewer_summary(metrics, res['tripod'])
-    layout.write_text(output / layout.REPORT_HTML, layout.html_page('clinical-ml error analysis', blocks))
-    layout.write_text(output / layout.REPORT_MD, md)
+    md = summary_markdown(res)
+    blocks = report_blocks(res, report_figures(res), md) + reviewer_blocks(metrics, res['tripod'])
+    layout.write_text(output / layout.REPORT_HTML, html_page('clinical-ml error analysis', blocks))
+    layout.write_text(output / layout.REPORT_MD, md + reviewer_summary(metrics, res['tripod']))
     for name, text in tripod.card_files(res['card']).items(): layout.write_text(output / name, text)
     layout.write_json(output / layout.REPORT_JSON, key)
     log.info('wrote %s in %.1f s', output / layout.REPORT_HTML, time.perf_counter() - t0)
     return res
-
-
-
-# %% ../nbs/07_error_analysis.ipynb #96c60223
-def reviewer_blocks(metrics: dict,  # the training report (its `flow` and `table_one`, when training wrote them)
-                    checklist: pd.DataFrame,  # `tripod.tripod_checklist` of the model's card
-                   ) -> list:
-    "The report's closing blocks for reviewers: the participant flow (diagram and table), Table 1 and the TRIPOD+AI checklist."
-    blocks = []
-    if metrics.get('flow'):
-        flow = pd.DataFrame(metrics['flow'])
-        table = flow.drop(columns=[c for c in ('excluded',) if c in flow]).fillna('')
-        for c in [c for c in ('patients', 'patient_years', 'outcomes', 'count') if c in flow]: table[c] = flow[c].map(lambda v: '' if pd.isna(v) else f'{int(v):,}')  # counts as counts
-        blocks += [('md', '## Who is in the data\n\nFrom the source to the analysis: patients, patient-years and outcomes at each step, and each exclusion with its reason.'),
-                   ('fig', tripod.flow_figure(flow)), ('table', table)]
-    if metrics.get('table_one'):
-        t1 = metrics['table_one']
-        blocks += [('md', '### Table 1: characteristics by set and outcome\n\nPatient-years as recorded in their own year; numbers median [IQR], '
-                          'flags and categories n (%). Rows read: ' + ', '.join(f'{k} {v:,}' for k, v in t1['rows_read'].items()) + ' (a patient sample where a set is larger).'),
-                   ('table', pd.DataFrame(t1['table']).set_index('characteristic'))]
-    blocks += [('md', '## TRIPOD+AI checklist\n\nEach of the 27 items of TRIPOD+AI (Collins et al., BMJ 2024), filled from what the pipeline knows; '
-                      f'*{tripod.TO_FILL}* marks what only a person can say. The model card (model_card.md / .json beside this report) holds the same facts.'),
-               ('table', checklist)]
-    return blocks
-
-# %% ../nbs/07_error_analysis.ipynb #02c7d8b2
-def reviewer_summary(metrics: dict,  # the training report (its `flow`, when training wrote it)
-                     checklist: pd.DataFrame,  # `tripod.tripod_checklist` of the model's card
-                    ) -> str:
-    "The summary's closing section for reviewers: who is in the data, in one line, and where TRIPOD+AI stands."
-    lines = ['', "## For reviewers", '']
-    flow = {s['step']: s for s in metrics.get('flow') or []}
-    if flow:
-        d, t = flow.get('development (training pool)', {}), flow.get('test (held out)', {})
-        lines.append(f"- Who is in the data: {flow['patient-years in the data set']['patient_years']:,} patient-years of {flow['patient-years in the data set']['patients']:,} "
-                     f"patients; development {d.get('patient_years', 0):,} patient-years ({d.get('outcomes', 0):,} outcomes), test {t.get('patient_years', 0):,} "
-                     f"({t.get('outcomes', 0):,} outcomes); the flow diagram and Table 1 are in the HTML report.")
-    n = checklist['status'].value_counts()
-    lines.append(f"- TRIPOD+AI: {n.get('reported', 0)} of 27 items reported from what the pipeline knows, {n.get('partly', 0)} partly, "
-                 f"{n.get('person', 0)} to be filled by a person ({', '.join(checklist.index[checklist.status == 'person'])}); the model card is model_card.md beside this report.")
-    return '\n'.join(lines) + '\n'
 

@@ -20,7 +20,7 @@ from .metrics import logit
 __all__ = ['MANY_CATEGORIES', 'log', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
            'model_pipeline', 'expand_labels', 'fit_pipeline', 'blend_logits', 'Blend']
 
-# %% ../nbs/03c_estimators.ipynb #9461a449
+# %% ../nbs/03c_estimators.ipynb #0ef99a2e
 MANY_CATEGORIES = 4  # a categorical feature with more categories than this is target-encoded (sites, payers), fewer one-hot/ordinal
 
 class ByCardinality:
@@ -28,6 +28,7 @@ class ByCardinality:
     def __init__(self, cols: list, many: bool, limit: int = MANY_CATEGORIES): self.cols, self.many, self.limit = list(cols), many, limit
     def __call__(self, X) -> list: return [c for c in self.cols if (len(X[c].cat.categories) > self.limit) == self.many]
 
+# %% ../nbs/03c_estimators.ipynb #92fc1260
 def preprocessor(cat_cols: list, num_cols: list, linear: bool = False, impute: bool = False, seed: int = 42) -> ColumnTransformer:
     "Column transformer of the model pipelines (fitted inside each fold); which categorical columns are target-encoded is read from the data's categories."
     te, other = ByCardinality(cat_cols, True), ByCardinality(cat_cols, False)
@@ -41,6 +42,7 @@ def preprocessor(cat_cols: list, num_cols: list, linear: bool = False, impute: b
     parts = ([('cat', enc, other), ('target_enc', tenc, te)] if cat_cols else []) + [('num', num, num_cols)]
     return ColumnTransformer(parts, verbose_feature_names_out=False)
 
+# %% ../nbs/03c_estimators.ipynb #ca7270fa
 def _pipe(steps):
     from imblearn.pipeline import Pipeline
     return Pipeline(steps)
@@ -66,10 +68,12 @@ def estimator(algo: str,  # lightgbm, xgboost, catboost or logistic
     if algo == 'logistic': return LogisticRegression(max_iter=500, C=params.get('C', 1.0), class_weight='balanced' if balance else None)
     raise ValueError(f'unknown algorithm {algo!r}')
 
-# %% ../nbs/03c_estimators.ipynb #f06158fb
+# %% ../nbs/03c_estimators.ipynb #a10addc1
 log = logging.getLogger('clinical_ml.estimators')
 
 import xgboost as _xgb  # BalancedXGB subclasses XGBoost's classifier
+
+# %% ../nbs/03c_estimators.ipynb #d2713944
 class BalancedXGB(_xgb.XGBClassifier):
     "XGBClassifier that sets scale_pos_weight from the training labels when `balance`."
     def __init__(self, balance: bool = False, **kw):
@@ -80,6 +84,7 @@ class BalancedXGB(_xgb.XGBClassifier):
     def get_xgb_params(self):
         p = super().get_xgb_params(); p.pop('balance', None); return p
 
+# %% ../nbs/03c_estimators.ipynb #75d4088f
 class MinorityRatio:
     "SMOTE target: minority count = `ratio` × majority count, never fewer than the minority already has."
     def __init__(self, ratio: float): self.ratio = ratio
@@ -87,6 +92,7 @@ class MinorityRatio:
         n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y != 1))
         return {1: max(int(self.ratio * n_neg), n_pos)}
 
+# %% ../nbs/03c_estimators.ipynb #51aad5ef
 def model_pipeline(algo: str, params: dict, cat_cols: list, num_cols: list, imbalance: dict, seed: int = 42):
     "Preprocessing, optional SMOTE, and the classifier, as one imblearn Pipeline."
     method, smote = imbalance['method'], imbalance['method'] == 'smote'
@@ -98,6 +104,7 @@ def model_pipeline(algo: str, params: dict, cat_cols: list, num_cols: list, imba
     steps.append(('model', estimator(algo, params, method == 'class_weight', seed)))
     return _pipe(steps)
 
+# %% ../nbs/03c_estimators.ipynb #acfaa775
 def expand_labels(X: pd.DataFrame,  # rows
                   y,  # labels in [0, 1]
                   weight=None,  # row weights (0: left out); None: all 1
@@ -117,6 +124,7 @@ def expand_labels(X: pd.DataFrame,  # rows
     ww = np.r_[w[hard], w[s] * y[s], w[s] * (1 - y[s])]
     return X.iloc[rows], yy, ww
 
+# %% ../nbs/03c_estimators.ipynb #8b16c90f
 def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: int = 42,
                  weight=None,  # row weights (0: left out); with labels strictly between 0 and 1, see `expand_labels`
                 ):

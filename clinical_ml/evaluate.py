@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import features, layout, schema, tripod
-from .error_analysis import add_slices, decision_analysis, fairness, figures, protected_columns, reviewer_calibration, slice_metrics
-from .metrics import at_threshold, calibration_stats, discrimination, evaluate, logistic_fit, logit
+from . import layout, tripod
+from .featurize import features_of
+from .error_analysis import add_slices, decision_analysis, fairness, protected_columns, reviewer_calibration, slice_metrics
+from .report import html_page, report_figures
+from .metrics import evaluate, logistic_fit, logit
 from .model import Recalibrated, save_model_dir
 from .registry import load_any, register_update
 from .split import patient_uniform
 
 # %% auto #0
-__all__ = ['log', 'parse_years', 'features_for_model', 'recalibration', 'validate_rows', 'score_rows', 'fit_update',
-           'evaluate_model']
+__all__ = ['log', 'parse_years', 'recalibration', 'validate_rows', 'score_rows', 'fit_update', 'evaluate_model']
 
 # %% ../nbs/07b_evaluate.ipynb #11a680e9
 log = logging.getLogger('clinical_ml.evaluate')
@@ -36,24 +37,6 @@ def parse_years(years: str | None  # e.g. '2023-2024', '2022,2024' or None (ever
             out.update(range(int(a), int(b or a) + 1))
         return sorted(out)
     except ValueError: raise ValueError(f"--years {years!r}: give years as 2023-2024 or 2022,2024") from None
-
-# %% ../nbs/07b_evaluate.ipynb #0a1612b3
-def features_for_model(model,  # a `ClinicalModel`
-                       data: str | Path,  # patient-years with their spec beside them, or a features directory
-                       output: str | Path,  # where raw data's features go (OUTPUT/features)
-                       client=None,  # a Dask client for computing features (default: a local one)
-                      ) -> Path:
-    "A features directory of `data` built with the model's recipe; SpecError when the data's spec is not the model's."
-    data, output = Path(data), Path(output)
-    if not data.exists(): raise FileNotFoundError(f'{data}: no such directory (--data takes patient-years with their spec beside them, or their features)')
-    schema.same_spec(model.spec.record, layout.read_spec(data), source=str(data))
-    if (data / layout.SPEC).exists():
-        if missing := [c for c in model.columns if c not in layout.stored_columns(data)]:
-            raise ValueError(f'{data}: features without {len(missing)} column(s) the model takes ({", ".join(missing[:5])}…): pass the raw patient-years instead')
-        return data
-    out = output / 'features'
-    features.compute_features(data, out, spec=model.spec, overwrite=True, client=client)
-    return out
 
 # %% ../nbs/07b_evaluate.ipynb #0d2a2b78
 def recalibration(y, p,  # outcomes and the model's probabilities on the update's rows
@@ -102,7 +85,7 @@ def _findings(v: dict) -> str:
 def _blocks(res: dict, title: str) -> list:
     "The report of one validation: its figures and tables."
     v = res['validation']
-    figs = figures(dict(slices=v['slices'], overall=dict(roc_auc=v['metrics']['roc_auc']['value']), rows=res['rows'], label_uncertainty={},
+    figs = report_figures(dict(slices=v['slices'], overall=dict(roc_auc=v['metrics']['roc_auc']['value']), rows=res['rows'], label_uncertainty={},
                         importance=pd.DataFrame(), drift=pd.DataFrame(), threshold=res['threshold'], reviewer_calibration=v['calibration'], decision=v['decision']))
     out = [('md', f'## {title}'), ('fig', figs['calibration_curve']), ('fig', figs['decision_curve']), ('fig', figs['slices']),
            ('table', v['slices'][['slice', 'value', 'support', 'positives', 'prevalence', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'mean_predicted', 'calibration_gap']])]
@@ -111,7 +94,7 @@ def _blocks(res: dict, title: str) -> list:
 
 # %% ../nbs/07b_evaluate.ipynb #c0e159bf
 def score_rows(m,  # the model (`ClinicalModel`)
-               fdir: Path,  # the new data's features (`features_for_model`)
+               fdir: Path,  # the new data's features (`featurize.features_of`)
                keys: pd.DataFrame,  # their patient_id, year and target, in file order
                mask: np.ndarray,  # the rows to score
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -163,7 +146,7 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
     m, name, version, source = load_any(None if is_dir else model, model if is_dir else None)
     record, wanted = m.spec.record, parse_years(years)
     log.info('evaluating %s (version %s) on %s', source, version, data)
-    fdir = features_for_model(m, data, output, client)
+    fdir = features_of(data, output, m, client=client)
     keys = layout.read_columns(fdir, ['patient_id', 'year', 'target'])
     mask = np.ones(len(keys), bool) if wanted is None else keys['year'].isin(wanted).to_numpy()
     if not mask.any(): raise ValueError(f'{data}: no rows in the years {years} (the data hold {keys.year.min()}–{keys.year.max()})')
@@ -215,7 +198,7 @@ def evaluate_model(model: str,  # a model directory (OUTPUT/model) or an MLflow 
     card = {**(m.info.get('card') or {}), 'lineage': lineage, 'external_validation': summary['validation']}
     summary['seconds'] = round(time.perf_counter() - t0, 1)
     output.mkdir(parents=True, exist_ok=True)
-    layout.write_text(output / layout.EVAL_HTML, layout.html_page('clinical-ml external validation', blocks))
+    layout.write_text(output / layout.EVAL_HTML, html_page('clinical-ml external validation', blocks))
     layout.write_text(output / layout.EVAL_MD, blocks[0][1] + '\n')
     layout.write_json(output / layout.EVAL_JSON, summary | {'case_mix': None if res['case_mix'] is None else res['case_mix'].to_dict('records'),
                                                      'calibration_curve': res['validation']['calibration']['curve'].to_dict('records'),

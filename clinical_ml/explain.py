@@ -13,7 +13,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['log', 'shap_values', 'explain']
 
-# %% ../nbs/05_explain.ipynb #e6ca48e8
+# %% ../nbs/05_explain.ipynb #743c0236
 log = logging.getLogger('clinical_ml.explain')
 
 def _pipeline_shap(pipe, X: pd.DataFrame) -> pd.DataFrame:
@@ -26,6 +26,7 @@ def _pipeline_shap(pipe, X: pd.DataFrame) -> pd.DataFrame:
     if sv.ndim == 3: sv = sv[:, :, 1]
     return pd.DataFrame(sv, columns=prep.get_feature_names_out(), index=X.index)
 
+# %% ../nbs/05_explain.ipynb #d6b337a8
 def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
     "SHAP values (log-odds) of each feature for each row of X, for a `model.ClinicalModel`; a blend's are its members' weighted sum (its score is their log-odds' weighted sum)."
     from clinical_ml.estimators import Blend
@@ -36,6 +37,7 @@ def shap_values(model, X: pd.DataFrame) -> pd.DataFrame:
         out = sv if out is None else out.add(sv, fill_value=0.0)
     return out
 
+# %% ../nbs/05_explain.ipynb #1159f2b5
 def explain(model,  # a trained `model.ClinicalModel`
             X: pd.DataFrame,  # feature rows to explain (a sample of the test)
             out_dir: str | Path,  # where to write the plots

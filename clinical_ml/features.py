@@ -4,22 +4,20 @@
 
 # %% ../nbs/02_features.ipynb #66816153
 from __future__ import annotations
-import functools, json, logging, re, shutil, time
-from dataclasses import dataclass, asdict, replace
-from pathlib import Path
+import functools, json, re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from importlib.util import find_spec
 
-from . import layout, schema
-from .cluster import run_tasks, using_client
-from .schema import SchemaError, Spec
+from . import schema, validation
+from .schema import Spec
+from .validation import SchemaError
 
 # %% auto #0
-__all__ = ['STATS', 'LETTERS', 'log', 'FeatureSpec', 'structural_problems', 'prepare', 'History', 'history', 'category_counts',
-           'category_source', 'build_arrays', 'build', 'features_for', 'features_latest', 'choose_code_groups',
-           'compute_features', 'load_spec']
+__all__ = ['STATS', 'LETTERS', 'FeatureSpec', 'structural_problems', 'prepare', 'History', 'history', 'category_counts',
+           'category_source', 'build_arrays', 'build', 'features_for', 'features_latest']
 
 # %% ../nbs/02_features.ipynb #35d41053
 STATS = ('mean', 'std', 'min', 'max', 'slope', 'lag', 'delta', 'last', 'missing')  # per temporal variable
@@ -48,20 +46,21 @@ class FeatureSpec:
         if 'record' not in d: raise ValueError('a feature spec without its record (written before specs travelled with features): compute the features again')
         return cls(record=Spec.model_validate(d.pop('record')), **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
-# %% ../nbs/02_features.ipynb #a7cf483e
+# %% ../nbs/02_features.ipynb #392fff59
 def structural_problems(df: pd.DataFrame,  # raw rows
                         record: Spec,  # their data set's spec
                        ) -> list:
     "Problems that make a frame unusable (all but out-of-range values, which `prepare` sets to missing)."
-    return [p for p in schema.problems(df, record, extra=True) if not p['rule'].startswith('outside')]
+    return [p for p in validation.problems(df, record, extra=True) if not p['rule'].startswith('outside')]
 
+# %% ../nbs/02_features.ipynb #345e2df4
 def prepare(df: pd.DataFrame,  # raw patient-year rows, any accepted units
             record: Spec,  # their data set's spec
             source: str = 'frame',  # name of the data in error messages
             check: bool = True,  # check every structural rule (False: only the key, for rows already checked)
            ) -> tuple[pd.DataFrame, dict]:
     "Validated, canonical, typed copy of `df`, and counts of out-of-range values that were set to missing."
-    fatal = structural_problems(df, record) if check else [p for p in schema.problems(df[list(schema.KEY)], record) if p['rule'] == 'duplicate key']
+    fatal = structural_problems(df, record) if check else [p for p in validation.problems(df[list(schema.KEY)], record) if p['rule'] == 'duplicate key']
     if fatal: raise SchemaError(fatal, source, record.name)
     df, masked = schema.mask_out_of_range(schema.to_canonical(df, record), record)
     for n, c in record.cols.items():  # optional columns may be absent: they are missing
@@ -69,7 +68,7 @@ def prepare(df: pd.DataFrame,  # raw patient-year rows, any accepted units
     types = schema.dtypes(record)
     return df.astype({c: types[c] for c in df.columns if c in types and c != 'year'}).assign(year=df['year'].astype('int16')), masked
 
-# %% ../nbs/02_features.ipynb #557f3769
+# %% ../nbs/02_features.ipynb #57e69136
 _ARROW = find_spec('pyarrow') is not None  # the serving image has no Arrow: online features need none
 
 def _patient_codes(s) -> np.ndarray:
@@ -78,6 +77,7 @@ def _patient_codes(s) -> np.ndarray:
     if s.dtype == object and _ARROW: s = s.astype('string[pyarrow]')  # Arrow's hash table: fast on strings
     return pd.factorize(s, sort=False)[0].astype(np.int64)
 
+# %% ../nbs/02_features.ipynb #9571c5d1
 def _order(patient_id, year) -> tuple[np.ndarray, np.ndarray]:
     "Row order grouping each patient's rows together, years ascending; and the patient number of each row in that order."
     pid = patient_id if isinstance(patient_id, np.ndarray) and patient_id.dtype.kind in 'iu' else _patient_codes(patient_id)  # numbers already?
@@ -85,6 +85,7 @@ def _order(patient_id, year) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(pid * 4096 + np.asarray(year).astype(np.int64), kind='stable')
     return order, pid[order]
 
+# %% ../nbs/02_features.ipynb #ab056b29
 @dataclass
 class History:
     "Index arithmetic of sorted patient-year rows."
@@ -93,6 +94,7 @@ class History:
     back: list  # back[j-1]: row i-j is the same patient and within `window` years
     dy: list  # dy[j-1]: years between row i-j and row i (float32; meaningful where back[j-1])
 
+# %% ../nbs/02_features.ipynb #06f63a5c
 def history(patient_id, year, window: int) -> History:
     "Look-back masks of rows sorted by patient and year."
     pid, year = np.asarray(patient_id), np.asarray(year, np.int32)
@@ -105,13 +107,34 @@ def history(patient_id, year, window: int) -> History:
     back = [(idx - j >= start) & (d <= window) for j, d in enumerate(dy, 1)]
     return History(year, start, back, [d.astype(np.float32) for d in dy])
 
+# %% ../nbs/02_features.ipynb #78548eef
 def _shift(x: np.ndarray, j: int, ok: np.ndarray) -> np.ndarray:
     "x of row i−j where `ok`, else NaN (x: one value per row, or rows × columns)."
     out = np.empty_like(x)
     out[:j] = np.nan; out[j:] = x[:max(len(x) - j, 0)]
     return np.where(ok.reshape((-1,) + (1,) * (x.ndim - 1)), out, np.float32(np.nan))
 
-# %% ../nbs/02_features.ipynb #8a6f143e
+# %% ../nbs/02_features.ipynb #80c6b0d7
+def _slope(X, lags, h: History) -> np.ndarray:
+    "Least-squares slope per year of each column over the window and this year (NaN with fewer than 2 points)."
+    pts = [(X, np.float32(0))] + [(l, -d[:, None]) for l, d in zip(lags, h.dy)]
+    n = st = sx = stx = stt = np.float32(0)
+    for v, t in pts:
+        ok = ~np.isnan(v); t = np.where(ok, t, np.float32(0)); v = np.where(ok, v, np.float32(0))
+        n = n + ok; st = st + t; sx = sx + v; stx = stx + t * v; stt = stt + t * t
+    den = n * stt - st * st
+    return np.where((n >= 2) & (den > 0), (n * stx - st * sx) / np.where(den > 0, den, 1), np.nan).astype(np.float32)
+
+# %% ../nbs/02_features.ipynb #397fa441
+def _carry_forward(X, h: History) -> tuple[np.ndarray, np.ndarray]:
+    "Most recent observed value of each column up to each row, and its age in years."
+    idx = np.maximum.accumulate(np.where(np.isnan(X), -1, np.arange(len(X))[:, None]), axis=0)
+    ok = idx >= h.start[:, None]
+    idx = np.where(ok, idx, 0)
+    return (np.where(ok, np.take_along_axis(X, idx, 0), np.nan).astype(np.float32, order='F'),
+            np.where(ok, h.year[:, None] - h.year[idx], np.nan).astype(np.float32, order='F'))
+
+# %% ../nbs/02_features.ipynb #37fd684b
 def _numeric_features(X: np.ndarray,  # rows × variables (float32, column-major), rows in sorted order
                       h: History,  # look-back masks of those rows
                       wanted: dict,  # variable name (one per column of X, in order) → the statistics to output
@@ -144,30 +167,13 @@ def _numeric_features(X: np.ndarray,  # rows × variables (float32, column-major
             if s == 'last': out[f'{name}_last_age'] = M['last_age'][:, j]
     return out
 
-def _slope(X, lags, h: History) -> np.ndarray:
-    "Least-squares slope per year of each column over the window and this year (NaN with fewer than 2 points)."
-    pts = [(X, np.float32(0))] + [(l, -d[:, None]) for l, d in zip(lags, h.dy)]
-    n = st = sx = stx = stt = np.float32(0)
-    for v, t in pts:
-        ok = ~np.isnan(v); t = np.where(ok, t, np.float32(0)); v = np.where(ok, v, np.float32(0))
-        n = n + ok; st = st + t; sx = sx + v; stx = stx + t * v; stt = stt + t * t
-    den = n * stt - st * st
-    return np.where((n >= 2) & (den > 0), (n * stx - st * sx) / np.where(den > 0, den, 1), np.nan).astype(np.float32)
-
-def _carry_forward(X, h: History) -> tuple[np.ndarray, np.ndarray]:
-    "Most recent observed value of each column up to each row, and its age in years."
-    idx = np.maximum.accumulate(np.where(np.isnan(X), -1, np.arange(len(X))[:, None]), axis=0)
-    ok = idx >= h.start[:, None]
-    idx = np.where(ok, idx, 0)
-    return (np.where(ok, np.take_along_axis(X, idx, 0), np.nan).astype(np.float32, order='F'),
-            np.where(ok, h.year[:, None] - h.year[idx], np.nan).astype(np.float32, order='F'))
-
-# %% ../nbs/02_features.ipynb #38b9cee0
+# %% ../nbs/02_features.ipynb #1c8bc1ef
 def _cumcount(flag: np.ndarray, h: History) -> np.ndarray:
     "Running count of `flag` within each patient, up to and including each row."
     c = np.cumsum(flag, dtype=np.int64)
     return (c - (c[h.start] - flag[h.start])).astype(np.float32)
 
+# %% ../nbs/02_features.ipynb #51b7f92d
 def _history_features(cols: dict,  # the rows' category codes (and values the derived rules read), sorted
                       h: History,  # look-back masks of those rows
                       record: Spec,  # the data set's spec: carried columns and derived rules
@@ -188,13 +194,14 @@ def _history_features(cols: dict,  # the rows' category codes (and values the de
         out[f'{c}_last'] = np.where(ok, codes[np.where(ok, idx, 0)], -1).astype(np.int8)
     return out
 
-# %% ../nbs/02_features.ipynb #a2bfe1f1
+# %% ../nbs/02_features.ipynb #237a136b
 LETTERS = tuple('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 
 def _strings(x) -> list:
     "Codes as a list of strings (missing → None)."
     return x.to_numpy(object, na_value=None).tolist() if isinstance(x, pd.Series) else list(x)
 
+# %% ../nbs/02_features.ipynb #bafdb17f
 def _code_pairs(df,  # a frame or a dict of arrays holding the record's code columns
                 record: Spec,  # the data set's spec: which columns hold codes, and how they group
                 per_row: int = 2000,  # up to this many rows, a Python loop (the API); above, distinct strings
@@ -223,6 +230,7 @@ def _code_pairs(df,  # a frame or a dict of arrays holding the record's code col
         rows.append(np.repeat(np.arange(n), k)); idx.append(flat[start + within])
     return np.concatenate(rows), np.concatenate(idx), list(number)
 
+# %% ../nbs/02_features.ipynb #238cdedd
 def category_counts(df: pd.DataFrame,  # raw or prepared rows
                     record: Spec,  # their data set's spec
                    ) -> pd.Series:
@@ -232,18 +240,20 @@ def category_counts(df: pd.DataFrame,  # raw or prepared rows
     n = np.bincount(pairs % max(len(names), 1), minlength=len(names))
     return pd.Series(n, index=pd.Index(names, dtype=object), name='rows').sort_values(ascending=False, kind='stable')
 
-# %% ../nbs/02_features.ipynb #af507825
+# %% ../nbs/02_features.ipynb #2b98e684
 def _running(mat: np.ndarray, h: History) -> np.ndarray:
     "Running sum down each patient's rows of a rows × groups uint8 matrix."
     c = np.cumsum(mat, axis=0, dtype=np.uint8)  # wraps modulo 256, but a difference of two wrapped sums is exact while
     return c - (c[h.start] - mat[h.start])  # a patient's count stays below 256 (it counts years)
 
+# %% ../nbs/02_features.ipynb #1e22a20f
 @functools.lru_cache(maxsize=16)
 def _code_columns(groups: tuple, chapters: bool = True) -> tuple:
     "Names of the count columns: one per code group (characters a column name cannot hold become _), 'other', one per chapter letter."
     safe = lambda g: re.sub(r'[^0-9A-Za-z_.-]', '_', g)
     return (*(f'dx_{safe(g)}' for g in groups), 'dx_other', *((f'dxl_{l}' for l in LETTERS) if chapters else ()))
 
+# %% ../nbs/02_features.ipynb #40674f1c
 def _code_features(df,  # the rows' code columns, sorted
                    h: History,  # look-back masks of those rows
                    groups: tuple,  # the code groups counted one by one
@@ -264,22 +274,25 @@ def _code_features(df,  # the rows' code columns, sorted
     m = _running(m if len(want) == len(columns) else np.asfortranarray(m[:, want]), h)
     return {'dx_n': np.bincount(rows, minlength=n).astype(np.float32), **{columns[j]: m[:, k] for k, j in enumerate(want)}}
 
-# %% ../nbs/02_features.ipynb #cf99e90b
-def _wanted(spec: FeatureSpec, keep) -> dict:
-    "Numeric variable → the stats to compute for it (all of them when `keep` is None)."
-    if keep is None: return {v: spec.stats for v in spec.numeric}
-    return _wanted_for(tuple(spec.numeric), tuple(spec.stats), frozenset(keep))
-
+# %% ../nbs/02_features.ipynb #57de58b4
 @functools.lru_cache(maxsize=64)  # the API asks the same question on every request
 def _wanted_for(numeric: tuple, stats: tuple, keep: frozenset) -> dict:
     outs = lambda v, s: [f'{v}_last', f'{v}_last_age'] if s == 'last' else [f'{v}_{s}']
     want = {v: tuple(s for s in stats if any(o in keep for o in outs(v, s))) for v in numeric}
     return {v: s for v, s in want.items() if s or v in keep}
 
+# %% ../nbs/02_features.ipynb #6dc518c7
+def _wanted(spec: FeatureSpec, keep) -> dict:
+    "Numeric variable → the stats to compute for it (all of them when `keep` is None)."
+    if keep is None: return {v: spec.stats for v in spec.numeric}
+    return _wanted_for(tuple(spec.numeric), tuple(spec.stats), frozenset(keep))
+
+# %% ../nbs/02_features.ipynb #2f2ac5e7
 def _values(record: Spec) -> tuple:
     "The record's columns used as they are (values and carried categories), in record order."
     return tuple(n for n, c in record.cols.items() if c.feature_use in ('value', 'carried'))
 
+# %% ../nbs/02_features.ipynb #c106c9d0
 def category_source(col: str,  # a feature column
                     record: Spec,  # the data set's spec
                    ) -> str | None:
@@ -288,7 +301,8 @@ def category_source(col: str,  # a feature column
     c = record.cols.get(base)
     return base if c is not None and c.kind == 'category' and c.feature_use in ('value', 'carried') else None
 
-def build_arrays(cols: dict,  # one array per column, typed as `schema.record_arrays` types them; whole histories
+# %% ../nbs/02_features.ipynb #2791b3f5
+def build_arrays(cols: dict,  # one array per column, typed as `validation.record_arrays` types them; whole histories
                  spec: FeatureSpec,  # which features, from which record
                  keep=None,  # feature names needed (default: all); others may be skipped
                 ) -> tuple[dict, np.ndarray]:
@@ -315,16 +329,19 @@ def build_arrays(cols: dict,  # one array per column, typed as `schema.record_ar
         out.update(_code_features({c: take(cols[c]) for c in record.code_columns}, h, spec.code_groups, record, keep))
     return out, order
 
+# %% ../nbs/02_features.ipynb #ff4bf332
 def _codes(s: pd.Series, c: schema.Column) -> np.ndarray:
     "Category codes of a column against its spec's categories."
     d = schema.dtype(c)
     return (s if s.dtype == d else s.astype(d)).cat.codes.to_numpy().astype(np.int8)
 
+# %% ../nbs/02_features.ipynb #6055dd48
 def _floats(s: pd.Series) -> np.ndarray:
     "A numeric or boolean column as float32 (missing → NaN)."
     if pd.api.types.is_bool_dtype(s.dtype) or s.dtype == object: s = s.astype('Float32')
     return s.to_numpy(np.float32, na_value=np.nan)
 
+# %% ../nbs/02_features.ipynb #999efac0
 def build(df: pd.DataFrame,  # prepared rows (see `prepare`) holding whole patient histories
           spec: FeatureSpec,  # which features, from which record
          ) -> pd.DataFrame:
@@ -342,7 +359,7 @@ def build(df: pd.DataFrame,  # prepared rows (see `prepare`) holding whole patie
         if (src := category_source(c, record)) and c not in key: out[c] = pd.Categorical.from_codes(out[c], dtype=schema.dtype(record.cols[src]))
     return pd.DataFrame(out, copy=False)  # no consolidation copy: one block per column
 
-# %% ../nbs/02_features.ipynb #1c691692
+# %% ../nbs/02_features.ipynb #43931df6
 def features_for(history_rows,  # one patient's records (DataFrame or list of dicts), including the year to score
                  spec: FeatureSpec,  # the spec the model was trained with
                  year: int | None = None,  # year to score (default: the latest)
@@ -355,6 +372,7 @@ def features_for(history_rows,  # one patient's records (DataFrame or list of di
     out = build(prepare(df[df['year'] <= year], spec.record, source='history')[0], spec)
     return out[out['year'] == year].reset_index(drop=True)
 
+# %% ../nbs/02_features.ipynb #c0d9588b
 def features_latest(groups: list,  # lists of validated, canonical records (dicts); each one patient, scored at its latest year
                     spec: FeatureSpec,  # the spec the model was trained with
                     keep=None,  # feature names needed (default: all)
@@ -362,7 +380,7 @@ def features_latest(groups: list,  # lists of validated, canonical records (dict
     "Feature arrays of the latest record of each group, in group order (the API's batch path)."
     rows = [r for g in groups for r in g]
     if not rows or any(not g for g in groups): raise ValueError('features_latest: a group without records')
-    cols = schema.record_arrays(rows, spec.record, spec.record.inputs)  # fields left out are missing
+    cols = validation.record_arrays(rows, spec.record, spec.record.inputs)  # fields left out are missing
     cols['patient_id'] = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # groups may share a patient id
     out, order = build_arrays(cols, spec, keep)
     pid, year = out['patient_id'], out['year']
@@ -371,134 +389,3 @@ def features_latest(groups: list,  # lists of validated, canonical records (dict
     if twice.any(): raise ValueError(f'history: year {int(year[1:][twice][0])} given twice for one patient')
     last = np.append(np.flatnonzero(~same), len(pid) - 1)  # each patient's last row
     return {k: out[k][last] for k in (out if keep is None else (*schema.KEY, *(k for k in keep if k in out)))}
-
-# %% ../nbs/02_features.ipynb #62f5df39
-log = logging.getLogger('clinical_ml.features')
-
-def _bucket(patient_id: pd.Series, n: int) -> np.ndarray:
-    "Stable bucket of each patient id (the same in every process and on every machine)."
-    return (pd.util.hash_array(patient_id.astype(str).to_numpy(object)) % np.uint64(n)).astype(np.int32)
-
-def _read_fragment(path: str) -> pd.DataFrame:
-    "One input Parquet file as pandas, with `year` from a `year=YYYY` directory when the file has none."
-    import pyarrow.parquet as pq
-    t = pq.read_table(path)
-    df = t.to_pandas()
-    if 'year' not in df:
-        part = [p for p in Path(path).parts if p.startswith('year=')]
-        if not part: raise ValueError(f'{path}: no year column and no year=YYYY directory')
-        df['year'] = np.int16(part[-1].split('=')[1])
-    return df
-
-def _split(path: str, tmp: str, n_buckets: int, i: int, record: Spec) -> dict:
-    "Step 1 for one input file: check, route rows to buckets, count code groups."
-    import pyarrow as pa, pyarrow.feather as feather
-    df = _read_fragment(path)
-    fatal = structural_problems(df, record)
-    if fatal: raise SchemaError(fatal, path, record.name)
-    b = _bucket(df['patient_id'], n_buckets)
-    order = np.argsort(b, kind='stable')
-    t = pa.Table.from_pandas(df, preserve_index=False).take(pa.array(order))
-    ks, starts = np.unique(b[order], return_index=True)
-    for k, lo, hi in zip(ks, starts, np.r_[starts[1:], len(b)]):
-        d = Path(tmp, layout.PIECES, f'{k:05d}'); d.mkdir(parents=True, exist_ok=True)
-        feather.write_feather(t.slice(lo, hi - lo), d / f'{i:06d}.arrow', compression='uncompressed')
-    years = df.groupby('year', sort=True)
-    return {'rows': len(df), 'rows_by_year': {int(y): len(g) for y, g in years}, 'codes': {int(y): category_counts(g, record).to_dict() for y, g in years}}
-
-# %% ../nbs/02_features.ipynb #fe25c076
-def _build_bucket(tmp: str, k: int, spec: FeatureSpec, compression: str) -> dict:
-    "Step 3 for one bucket: read its pieces, prepare, build, write one Parquet file."
-    import pyarrow as pa, pyarrow.feather as feather, pyarrow.parquet as pq
-    pieces = sorted(Path(tmp, layout.PIECES, f'{k:05d}').glob('*.arrow'))
-    if not pieces: return {'rows': 0, 'masked': {}}
-    df = pa.concat_tables([feather.read_table(p) for p in pieces], promote_options='permissive').to_pandas()
-    df, masked = prepare(df, spec.record, source=f'bucket {k}', check=False)  # step 1 checked every rule but the cross-file key
-    out = build(df, spec)
-    pq.write_table(pa.Table.from_pandas(out, preserve_index=False), Path(tmp, f'part-{k:05d}.parquet'),
-                   compression=compression, row_group_size=65_536, write_statistics=['patient_id', 'year'])
-    shutil.rmtree(Path(tmp, layout.PIECES, f'{k:05d}'))
-    return {'rows': len(out), 'masked': masked}
-
-# %% ../nbs/02_features.ipynb #fb57f14d
-def choose_code_groups(split: list,  # the split step's results: {'rows_by_year': {year: n}, 'codes': {year: {group: count}}} per input file
-                       holdout_years: int = 1,  # the latest years are not counted
-                       min_code_share: float = 0.002,  # a group needs a count of at least this share of the counted rows
-                       max_code_groups: int = 300,  # at most this many groups
-                      ) -> tuple:
-    "The code groups frequent enough, in the years before the held-out ones, to get columns of their own."
-    years = sorted({int(y) for s in split for y in s['codes']})
-    keep = set(years[:-holdout_years] if holdout_years and len(years) > holdout_years else years)
-    counts = pd.DataFrame([c for s in split for y, c in s['codes'].items() if int(y) in keep])
-    if counts.empty: return ()
-    counts = counts.sum().sort_values(ascending=False, kind='stable')
-    rows = sum(n for s in split for y, n in s['rows_by_year'].items() if int(y) in keep)
-    return tuple(counts[counts >= min_code_share * rows].index[:max_code_groups])
-
-# %% ../nbs/02_features.ipynb #61794249
-def _inputs(data_dir: Path) -> list[str]:
-    "Input Parquet files (skipping _oracle/ and other _ or . names), in a stable order."
-    if not data_dir.exists(): raise FileNotFoundError(f'{data_dir}: no such directory')
-    files = sorted(str(f) for f in data_dir.rglob('*.parquet')
-                   if not any(p.startswith(('_', '.')) for p in f.relative_to(data_dir).parts))
-    if not files: raise FileNotFoundError(f'{data_dir}: no Parquet files')
-    return files
-
-def _feature_spec(data_dir: Path, spec: FeatureSpec | None, record, window: int | None) -> FeatureSpec:
-    "The feature spec of a job: `spec`, checked against the data's own spec when it has one; else all features of the data's record."
-    here = layout.read_spec(data_dir, required=spec is None and record is None)
-    if spec is None:
-        given = schema.load_spec(record) if record is not None else None
-        spec = FeatureSpec(here if given is None else given if here is None else schema.same_spec(given, here, str(data_dir)))
-    elif here is not None: schema.same_spec(spec.record, here, str(data_dir))
-    return spec if window is None else replace(spec, window=window)
-
-def compute_features(data_dir: str | Path,  # raw data: a directory of (hive-partitioned) Parquet files
-                     output_dir: str | Path,  # where to write the features (must not exist unless overwrite)
-                     spec: FeatureSpec | None = None,  # which features (its code_groups are chosen from the data when empty; pass a saved spec to reuse its vocabulary); default: all of the record's
-                     record: Spec | str | None = None,  # the data's spec when `spec` is not given (default: the `_dataset.yaml` beside the data)
-                     window: int | None = None,  # years of history summarised by rolling statistics and slopes (default: the feature spec's, 3)
-                     overwrite: bool = False,  # replace an existing output_dir
-                     client=None,  # a Dask client (default: see `cluster.dask_client`)
-                     scheduler: str | None = None,  # address of an existing Dask scheduler
-                     bucket_rows: int = 150_000,  # target rows per partition (bounds worker memory)
-                     min_code_share: float = 0.002,  # a code category becomes its own column above this share of rows
-                     max_code_groups: int = 300,  # at most this many code-category columns
-                     holdout_years: int = 1,  # the latest years, which training holds out, are not used to choose the code groups
-                     compression: str = 'snappy',  # Parquet compression of the output
-                    ) -> dict:
-    "Compute the features of every patient-year in `data_dir` with Dask and write them to `output_dir`."
-    import pyarrow.parquet as pq
-    data_dir = Path(data_dir)
-    files = _inputs(data_dir)
-    spec = _feature_spec(data_dir, spec, record, window)
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    n_buckets = max(2, -(-rows // bucket_rows))
-    t0 = time.perf_counter()
-    log.info('features of %s rows in %d files (spec %r) → %d partitions, window %d years', f'{rows:,}', len(files), spec.record.name, n_buckets, spec.window)
-    # a local cluster runs threads: the work is numpy and Arrow, which release the GIL
-    with layout.staged_dir(output_dir, overwrite) as tmp, using_client(client, scheduler, processes=False) as client:
-        split = run_tasks(client, _split, [(f, str(tmp), n_buckets, i, spec.record) for i, f in enumerate(files)], 'split by patient')
-        log.info('split %d files into %d partitions in %.1f s', len(files), n_buckets, time.perf_counter() - t0)
-        if spec.codes and not spec.code_groups: spec = replace(spec, code_groups=choose_code_groups(split, holdout_years, min_code_share, max_code_groups))
-        built = run_tasks(client, _build_bucket, [(str(tmp), k, spec, compression) for k in range(n_buckets)], 'build features')
-        log.info('built %d partitions (%d code groups) at %.1f s', n_buckets, len(spec.code_groups), time.perf_counter() - t0)
-        shutil.rmtree(tmp / layout.PIECES, ignore_errors=True)
-        masked = pd.DataFrame([b['masked'] for b in built]).sum().astype(int).to_dict() if any(b['masked'] for b in built) else {}
-        summary = dict(rows=int(sum(b['rows'] for b in built)), partitions=n_buckets, window=spec.window,
-                       columns=len(pq.read_schema(layout.parts(tmp)[0]).names), code_groups=len(spec.code_groups),
-                       out_of_range_set_missing=masked, seconds=round(time.perf_counter() - t0, 2), source=str(data_dir))
-        (tmp / layout.SPEC).write_text(spec.to_json())
-        layout.write_spec(tmp, spec.record)  # the record's spec travels with the features
-        (tmp / layout.SUMMARY).write_text(json.dumps(summary, indent=1))
-    if masked: log.warning('out-of-range values set to missing: %s', masked)
-    log.info('wrote %s feature rows × %d columns in %.1f s', f"{summary['rows']:,}", summary['columns'], summary['seconds'])
-    return summary
-
-def load_spec(path: str | Path  # a directory written by `compute_features`, or its `_spec.json`
-             ) -> FeatureSpec:
-    "The spec the features at `path` were built with (pass it back to `compute_features` to build the same columns)."
-    p = Path(path)
-    f = p / layout.SPEC if p.is_dir() else p
-    if not f.exists(): raise FileNotFoundError(f'{f}: no such feature spec (a features directory holds one as {layout.SPEC})')
-    return FeatureSpec.from_json(f.read_text())

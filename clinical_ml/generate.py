@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_generate.ipynb #83c55f2d
 from __future__ import annotations
-import logging, os, shutil, tempfile, time
-from dataclasses import dataclass, asdict
+import logging, shutil, tempfile, time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,211 +17,14 @@ import pyarrow.parquet as pq
 from scipy.special import expit
 
 from . import layout, schema
-from .keyed_random import choice, normal, patient_keys, poisson, row_keys, subseed, uniform
+from .keyed_random import choice, normal, poisson, uniform
+from .simulation import (COLUMNS, IMPERIAL_SITES, RECORD, SI_SITES, SITES, SimParams, calibrate, ckd_epi, linear_risk, onset_probs, oracle_risk,
+                                   outcome, patient_rows, patients, physiology)
 from .cluster import run_tasks, using_client
 
 # %% auto #0
-__all__ = ['RECORD', 'COLUMNS', 'SITES', 'CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'SimParams',
-           'calibrate', 'simulate', 'generate', 'read_data', 'bayes_ceiling', 'to_meds']
-
-# %% ../nbs/01_generate.ipynb #38b10a98
-@dataclass
-class SimParams:
-    "Parameters of the simulator."
-    num_patients: int = 1000  # patients to simulate
-    years_per_patient: float = 5.0  # mean years of follow-up per patient
-    prevalence: float = 0.07  # share of patient-year rows with target = 1
-    seed: int = 42  # random seed
-    first_year: int = 2005  # first calendar year of the window
-    last_year: int = 2025  # last calendar year of the window
-    lag_probs: tuple = (0.6, 0.3, 0.1)  # P(recorded year − true onset year = 0, 1, 2)
-    typo_rate: float = 2e-5  # share of rows with one out-of-range typo
-    mcar_rate: float = 0.03  # share of each measurement missing completely at random
-
-    def check(self):
-        "Raise ValueError naming the first bad parameter."
-        if not (isinstance(self.num_patients, (int, np.integer)) and self.num_patients > 0): raise ValueError(f'num_patients must be a positive integer, got {self.num_patients!r}')
-        if not self.years_per_patient >= 1: raise ValueError(f'years_per_patient must be at least 1, got {self.years_per_patient!r}')
-        if not 0 < self.prevalence < 1: raise ValueError(f'prevalence must be in (0, 1), got {self.prevalence!r}')
-        if not 2000 <= self.first_year <= self.last_year <= 2030: raise ValueError(f'first_year/last_year must satisfy 2000 <= first_year <= last_year <= 2030, got {self.first_year}/{self.last_year}')
-        lp = np.asarray(self.lag_probs, float)
-        if lp.ndim != 1 or len(lp) == 0 or (lp < 0).any() or abs(lp.sum() - 1) > 1e-9: raise ValueError(f'lag_probs must be non-negative and sum to 1, got {self.lag_probs!r}')
-        if not 0 <= self.typo_rate < 0.01: raise ValueError(f'typo_rate must be in [0, 0.01), got {self.typo_rate!r}')
-        if not 0 <= self.mcar_rate < 0.5: raise ValueError(f'mcar_rate must be in [0, 0.5), got {self.mcar_rate!r}')
-        return self
-
-# %% ../nbs/01_generate.ipynb #23d28ab2
-RECORD = schema.load_spec('synthetic')  # the generator's record (config/schemas/synthetic.yaml), written beside its data
-COLUMNS = RECORD.cols  # the columns it writes: the generator is the one module that knows them
-SITES = COLUMNS['site'].categories
-_SITE_P = np.array([14, 12, 11, 10, 9, 9, 8, 7, 7, 5, 4, 4], float)  # site sizes
-_SI_SITES = {'S02', 'S05', 'S09', 'S11'}  # report glucose/lipids in mmol/L and creatinine in umol/L
-_IMPERIAL_SITES = {'S03', 'S07'}  # report height in inches and weight in pounds
-_SITE_RISK = np.array([0, 0.05, -0.05, 0, 0.05, -0.05, 0, 0.05, -0.05, 0.35, 0.45, 0.4])  # log-odds of onset per site: S10–S12 a higher baseline risk (referral centres)
-_SITE_AGE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 5, 6], float)  # years added to the age at entry per site: S10–S12 see older patients (case mix)
-
-def _patients(p: SimParams, idx: np.ndarray) -> dict:
-    "Patient-level traits for patient indices `idx` (one array entry per patient)."
-    key = patient_keys(p.seed, idx)
-    u = lambda s: uniform(key, s)
-    n_years = p.last_year - p.first_year + 1
-    entry = p.first_year + np.floor(u(2) * n_years).astype(np.int32)
-    planned = 1 + np.floor(np.log(u(1)) / np.log(1 - 1 / p.years_per_patient)) if p.years_per_patient > 1 else np.ones(len(key))
-    length = np.minimum(planned, p.last_year - entry + 1).astype(np.int32)  # follow-up still running is cut at last_year
-    male = u(3) < 0.49
-    smoke0 = choice(u(5), [0.52, 0.27, 0.21])  # 0 never, 1 former, 2 current at entry
-    quit_k = np.floor(np.log(u(6)) / np.log(0.92)).astype(np.int32)  # current smokers quit after this many years
-    site = choice(u(7), _SITE_P)
-    return dict(key=key, idx=np.asarray(idx), length=length, entry=entry, male=male,
-                age0=30 + 50 * u(4) ** 1.2 + _SITE_AGE[site], smoke0=smoke0, quit_k=quit_k,
-                site=site, payer=choice(u(8), [0.62, 0.0, 0.18, 0.09, 0.11]),
-                alcohol=choice(u(9), [0.35, 0.52, 0.13]), activity=choice(u(10), [0.4, 0.42, 0.18]),
-                height=np.where(male, 176, 163) + 7 * normal(key, 11),
-                metabolic=normal(key, 12), kidney=normal(key, 13), frailty=normal(key, 14),
-                bmi0=26.5 + 4.2 * normal(key, 15), bmi_drift=0.12 + 0.25 * normal(key, 16),
-                sbp0=12 * normal(key, 17), ldl0=112 + 28 * normal(key, 18), hdl0=np.where(male, 47, 57) + 11 * normal(key, 19),
-                comorbid=uniform(key, 20))
-
-# %% ../nbs/01_generate.ipynb #aafad9b3
-def _rows(pt: dict) -> dict:
-    "Expand patients to rows: patient position, year index k and calendar year."
-    n = pt['length']
-    pos = np.repeat(np.arange(len(n)), n)
-    start = np.repeat(np.cumsum(n) - n, n)
-    k = np.arange(len(pos)) - start
-    return dict(pos=pos, k=k.astype(np.int32), year=(pt['entry'][pos] + k).astype(np.int16), rkey=row_keys(pt['key'][pos], k))
-
-def _ar1(rkey, k, stream: int, rho: float, sd: float) -> np.ndarray:
-    "AR(1) noise along each patient's years (stationary, standard deviation `sd`)."
-    e = normal(rkey, stream) * sd
-    x = e.copy()
-    scale = np.sqrt(1 - rho**2)
-    for kk in range(1, int(k.max(initial=0)) + 1):
-        i = np.flatnonzero(k == kk)
-        x[i] = rho * x[i - 1] + scale * e[i]
-    return x
-
-# %% ../nbs/01_generate.ipynb #849d8779
-def _ckd_epi(creat, age, male):
-    "eGFR (mL/min/1.73m²) by the CKD-EPI 2021 race-free equation."
-    kappa, alpha = np.where(male, 0.9, 0.7), np.where(male, -0.302, -0.241)
-    r = creat / kappa
-    return 142 * np.minimum(r, 1) ** alpha * np.maximum(r, 1) ** -1.2 * 0.9938 ** age * np.where(male, 1, 1.012)
-
-def _physiology(pt: dict, r: dict) -> dict:
-    "True (latent) year-level state of every row."
-    pos, k, rk = r['pos'], r['k'], r['rkey']
-    g = lambda name: pt[name][pos]
-    male, age = g('male'), g('age0') + k
-    smoke = np.where(g('smoke0') == 2, np.where(k < g('quit_k'), 2, 1), g('smoke0'))
-    bmi = np.clip(g('bmi0') + g('bmi_drift') * k + _ar1(rk, k, 30, 0.8, 1.0), 15, 55)
-    glucose = np.clip(82 + 1.7 * (bmi - 25) + 9 * g('metabolic') + 0.22 * (age - 40) + 4 * np.maximum(g('metabolic') - 1, 0) * k
-                      + _ar1(rk, k, 31, 0.6, 7), 55, 450)
-    hba1c = np.clip((glucose + 46.7) / 28.7 + 0.35 + 0.2 * normal(rk, 32), 3.8, 18)
-    sbp = np.clip(102 + 0.42 * age + 1.0 * (bmi - 25) + 3 * (smoke == 2) + g('sbp0') + 0.8 * k + _ar1(rk, k, 33, 0.7, 7), 85, 240)
-    dbp = np.clip(0.45 * sbp + 18 + 0.3 * (bmi - 25) + 5 * normal(rk, 34), 45, 140)
-    ldl = np.clip(g('ldl0') + 0.9 * (bmi - 25) + 0.25 * (age - 40) + _ar1(rk, k, 35, 0.7, 12), 30, 320)
-    hdl = np.clip(g('hdl0') - 0.6 * (bmi - 25) - 4 * (smoke == 2) + 4 * (g('activity') == 2) + 4 * normal(rk, 36), 15, 120)
-    tg = np.clip(np.exp(np.log(125) + 0.03 * (bmi - 25) + 0.12 * g('metabolic') + 0.1 * (g('alcohol') == 2) + 0.3 * normal(rk, 37)), 30, 1000)
-    creat = np.clip(np.where(male, 0.95, 0.74) * np.exp(0.006 * (age - 40) + 0.12 * g('kidney') + 0.002 * (sbp - 125)
-                    + 0.02 * np.maximum(g('kidney'), 0) * k + _ar1(rk, k, 38, 0.8, 0.05)), 0.3, 12)
-    return dict(male=male, age=age, smoke=smoke, bmi=bmi, glucose=glucose, hba1c=hba1c, sbp=sbp, dbp=dbp, ldl=ldl, hdl=hdl,
-                tg=tg, chol=np.minimum(ldl + hdl + tg / 5, 560), creat=creat, egfr=_ckd_epi(creat, age, male),
-                hr=np.clip(71 + 4 * (smoke == 2) - 4 * (g('activity') == 2) + 0.15 * (bmi - 25) + 8 * normal(rk, 39), 40, 160))
-
-# %% ../nbs/01_generate.ipynb #b9da98c9
-def _past_mean(x, k, w: int = 3) -> np.ndarray:
-    "Mean of x over the previous `w` years of the same patient (the current value when there is no past)."
-    s, n = np.zeros_like(x), np.zeros_like(x)
-    for lag in range(1, w + 1):
-        ok = k >= lag
-        s[ok] += x[np.flatnonzero(ok) - lag]; n += ok
-    return np.where(n > 0, s / np.maximum(n, 1), x)
-
-def _linear_risk(pt: dict, r: dict, x: dict) -> np.ndarray:
-    "Log-odds of onset without the intercept: current state, past trajectory, and latent frailty."
-    k = r['k']
-    return (0.075 * (x['age'] - 55) + 0.45 * x['male'] + 0.7 * (x['smoke'] == 2) + 0.3 * (x['smoke'] == 1)
-            + 0.012 * (x['sbp'] - 130) + 0.025 * (_past_mean(x['sbp'], k) - 130)
-            + 0.006 * (x['ldl'] - 115) + 0.012 * (_past_mean(x['ldl'], k) - 115) - 0.02 * (x['hdl'] - 50)
-            + 0.6 * (_past_mean(x['hba1c'], k) >= 6.5) + 0.25 * (x['hba1c'] - 5.7)
-            + 0.015 * np.maximum(60 - x['egfr'], 0) + 0.02 * (x['bmi'] - 27) + 0.1 * pt['frailty'][r['pos']] + _SITE_RISK[pt['site'][r['pos']]])
-
-# %% ../nbs/01_generate.ipynb #841dfd1e
-def _group_cumsum(x, k) -> np.ndarray:
-    "Cumulative sum of x within each patient (rows contiguous, k = year index)."
-    out = x.copy()  # summed year by year, not as one running total minus an offset, so the rounding of a
-    for kk in range(1, int(k.max(initial=0)) + 1):  # patient's sums cannot depend on the patients before it
-        i = np.flatnonzero(k == kk)
-        out[i] += out[i - 1]
-    return out
-
-def _shift(x, k, lag: int) -> np.ndarray:
-    "x of the same patient `lag` years earlier (0 where there is none)."
-    out = np.zeros_like(x)
-    ok = k >= lag
-    out[ok] = x[np.flatnonzero(ok) - lag]
-    return out
-
-def _onset_probs(h, k, lag_probs):
-    "P(T = k) and P(R = k) for every row, from the hazards h."
-    log_surv = _group_cumsum(np.log1p(-h), k)  # log P(T > k)
-    p_onset = h * np.exp(log_surv - np.log1p(-h))  # h_k * P(T > k-1)
-    p_rec = sum(pl * _shift(p_onset, k, lag) for lag, pl in enumerate(lag_probs))
-    return p_onset, p_rec
-
-def _oracle(p_rec, k) -> np.ndarray:
-    "P(R = t | R >= t): the true probability that a row's recorded label is 1."
-    before = _group_cumsum(p_rec, k) - p_rec
-    return np.clip(p_rec / np.maximum(1 - before, 1e-12), 0, 1)
-
-# %% ../nbs/01_generate.ipynb #cc446e7a
-def _outcome(p: SimParams, pt: dict, r: dict, h: np.ndarray):
-    "Draw onset and recorded years; return (rows kept, target, onset year, recorded year) per row (-1: none by the rows' end)."
-    k, pos = r['k'], r['pos']
-    horizon = np.bincount(pos, minlength=len(pt['length']))  # years each patient's rows cover: follow-up, and any look ahead
-    hit = (uniform(r['rkey'], 50) < h).astype(np.int32)
-    first = (hit == 1) & (_group_cumsum(hit, k) == 1)  # onset row of each patient
-    n = len(pt['length'])
-    onset_k = np.full(n, 10**6, np.int64); onset_k[pos[first]] = k[first]
-    lag = choice(uniform(pt['key'], 51), p.lag_probs)
-    rec_k = onset_k + lag
-    keep = (k < pt['length'][pos]) & (k <= rec_k[pos])  # in follow-up, and not after the recorded year
-    target = (k == rec_k[pos]).astype(np.int8)
-    has = onset_k < 10**6
-    onset_year = np.where(has, pt['entry'] + onset_k, -1)[pos]
-    rec_year = np.where(has & (rec_k < horizon), pt['entry'] + rec_k, -1)[pos]
-    return keep, target, onset_year, rec_year
-
-# %% ../nbs/01_generate.ipynb #db8017ea
-def _expected_prevalence(alpha, lin, k, pos, length, lag_probs) -> float:
-    "Expected share of positive rows for intercept `alpha`."
-    h = expit(alpha + lin)
-    p_onset, _ = _onset_probs(h, k, lag_probs)
-    L = length[pos]
-    pos_rows = rows = 0.0
-    for lag, pl in enumerate(lag_probs):
-        rec = k + lag
-        inside = rec <= L - 1
-        pos_rows += (pl * p_onset * inside).sum()
-        rows += (pl * p_onset * np.where(inside, rec + 1, L)).sum()
-    p_none = 1 - np.bincount(pos, weights=p_onset, minlength=len(length))
-    rows += (p_none * length).sum()
-    return pos_rows / rows
-
-def calibrate(p: SimParams,  # simulator parameters
-              pilot: int = 20_000,  # patients in the pilot cohort
-             ) -> float:
-    "The hazard intercept that gives `p.prevalence` positive rows."
-    q = SimParams(**{**asdict(p), 'seed': subseed(p.seed, 0xA5A5A5A5)})
-    pt = _patients(q, np.arange(pilot)); r = _rows(pt)
-    lin = _linear_risk(pt, r, _physiology(pt, r))
-    lo, hi = -20.0, 5.0
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        if _expected_prevalence(mid, lin, r['k'], r['pos'], pt['length'], p.lag_probs) < p.prevalence: lo = mid
-        else: hi = mid
-    return (lo + hi) / 2
+__all__ = ['CONDITION_CODES', 'BACKGROUND_CODES', 'VOCABULARY', 'ROW_GROUP', 'log', 'simulate', 'generate', 'read_data',
+           'bayes_ceiling', 'to_meds']
 
 # %% ../nbs/01_generate.ipynb #969116ed
 CONDITION_CODES = ['I10', 'E78.5', 'E11.9', 'E11.65', 'R73.03', 'E66.9', 'E66.01', 'N18.30', 'N18.4', 'F17.210',
@@ -247,7 +50,7 @@ E34.9 E53.8 E61.1 E72.11 E80.6 E88.81 G20 G30.9 G35 G45.9 G57.90 G60.9 G61.0 G70
 VOCABULARY = CONDITION_CODES + BACKGROUND_CODES  # every code the simulator can write
 _ZIPF = 1 / np.arange(1, len(BACKGROUND_CODES) + 1) ** 1.1
 
-# %% ../nbs/01_generate.ipynb #ffbac30a
+# %% ../nbs/01_generate.ipynb #71edbe22
 def _condition_matrix(pt, r, x) -> np.ndarray:
     "Rows × condition codes: P(code recorded this year)."
     g = lambda n: pt[n][r['pos']]
@@ -260,6 +63,7 @@ def _condition_matrix(pt, r, x) -> np.ndarray:
         0.5 * (x['smoke'] == 2), 0.3 * (x['smoke'] == 1), 0.35 * ((x['smoke'] > 0) & (chronic < 0.12)),
         0.6 * (chronic > 0.95), 0.5 * ((chronic > 0.85) & (chronic <= 0.93))])
 
+# %% ../nbs/01_generate.ipynb #9924d4f6
 def _codes(pt, r, x, n_visits):
     "primary_diagnosis and additional_diagnoses as Arrow string arrays."
     rk, n = r['rkey'], len(r['k'])
@@ -284,11 +88,11 @@ def _codes(pt, r, x, n_visits):
     additional = pc.binary_join(pa.ListArray.from_arrays(pa.array(off), vocab.take(pa.array(rest, pa.int32()))), ',')
     return vocab.take(pa.array(first, pa.int32())), additional
 
-# %% ../nbs/01_generate.ipynb #34497844
+# %% ../nbs/01_generate.ipynb #ea65b9ff
 def _units(pt, r) -> dict:
     "Unit of each convertible column for each row: index into (canonical, *others)."
     site = np.asarray(SITES)[pt['site'][r['pos']]]
-    si, imp = np.isin(site, list(_SI_SITES)), np.isin(site, list(_IMPERIAL_SITES))
+    si, imp = np.isin(site, list(SI_SITES)), np.isin(site, list(IMPERIAL_SITES))
     visiting = uniform(r['rkey'], 60) < 0.02
     lab_alt = (si ^ visiting).astype(np.int8)
     body_alt = (imp ^ (uniform(r['rkey'], 61) < 0.02)).astype(np.int8)
@@ -299,6 +103,7 @@ _DECIMALS = {('glucose', 0): 0, ('glucose', 1): 1, ('cholesterol', 0): 0, ('chol
              ('hdl', 0): 0, ('hdl', 1): 2, ('triglycerides', 0): 0, ('triglycerides', 1): 2, ('creatinine', 0): 2,
              ('creatinine', 1): 0, ('height', 0): 1, ('height', 1): 1, ('weight', 0): 1, ('weight', 1): 1}
 
+# %% ../nbs/01_generate.ipynb #a79317a3
 def _in_unit(name, canonical, alt):
     "Values in the row's unit (alt = 1: the first other unit), rounded as recorded."
     c = COLUMNS[name]
@@ -334,7 +139,7 @@ def _observe(p: SimParams, pt: dict, r: dict, x: dict) -> tuple[dict, np.ndarray
         hdl=np.where(mcar(89) | ~lab_drawn, np.nan, x['hdl'] + 3 * z(92)),
         triglycerides=np.where(mcar(89) | ~lab_drawn, np.nan, x['tg'] * np.exp(0.08 * z(93))),
         creatinine=np.where(mcar(94) | ~lab_drawn & (uniform(rk, 95) < 0.6), np.nan, x['creat'] * np.exp(0.05 * z(96))))
-    meas['egfr'] = np.round(_ckd_epi(meas['creatinine'], x['age'], x['male']), 0)
+    meas['egfr'] = np.round(ckd_epi(meas['creatinine'], x['age'], x['male']), 0)
     meas['creatinine'] = np.round(meas['creatinine'], 2)
     abnormal = np.column_stack([meas['glucose'] > 100, meas['hba1c'] >= 5.7, meas['ldl'] > 130, meas['hdl'] < 40,
                                 meas['triglycerides'] > 150, meas['egfr'] < 60])
@@ -355,11 +160,12 @@ def _observe(p: SimParams, pt: dict, r: dict, x: dict) -> tuple[dict, np.ndarray
             typo[i] = c
     return meas, visits, typo
 
-# %% ../nbs/01_generate.ipynb #3b6a8d71
+# %% ../nbs/01_generate.ipynb #e367d484
 def _categorical(values: np.ndarray, categories, mask=None) -> pa.DictionaryArray:
     "A dictionary array from category codes (mask: missing)."
     return pa.DictionaryArray.from_arrays(pa.array(values.astype(np.int8), mask=mask), pa.array(list(categories)))
 
+# %% ../nbs/01_generate.ipynb #2b128156
 def _patient_ids(idx) -> pa.Array:
     "'P' + nine digits, vectorised."
     d = (np.asarray(idx, np.int64)[:, None] // 10 ** np.arange(8, -1, -1)) % 10
@@ -376,11 +182,11 @@ def simulate(p: SimParams,  # simulator parameters
     "Records and oracle of patients `start`..`stop-1`, as Arrow tables."
     alpha = calibrate(p) if alpha is None else alpha
     ahead = len(p.lag_probs) - 1 if ahead is None else ahead
-    pt = _patients(p, np.arange(start, stop))
-    r = _rows({**pt, 'length': pt['length'] + ahead}); x = _physiology(pt, r)  # every draw is keyed by (patient, year) and causal:
-    h = expit(alpha + _linear_risk(pt, r, x))                               # the rows in follow-up come out as without the look ahead
-    keep, target, onset, rec = _outcome(p, pt, r, h)
-    oracle = _oracle(_onset_probs(h, r['k'], p.lag_probs)[1], r['k'])
+    pt = patients(p, np.arange(start, stop))
+    r = patient_rows({**pt, 'length': pt['length'] + ahead}); x = physiology(pt, r)  # every draw is keyed by (patient, year) and causal:
+    h = expit(alpha + linear_risk(pt, r, x))                               # the rows in follow-up come out as without the look ahead
+    keep, target, onset, rec = outcome(p, pt, r, h)
+    oracle = oracle_risk(onset_probs(h, r['k'], p.lag_probs)[1], r['k'])
     r = {n: v[keep] for n, v in r.items()}; x = {n: v[keep] for n, v in x.items()}
     meas, visits, typo = _observe(p, pt, r, x)
     pos, rk = r['pos'], r['rkey']
@@ -413,7 +219,7 @@ def simulate(p: SimParams,  # simulator parameters
                              typo=pa.array(typo, pa.string(), mask=typo == '')))
     return records, oracle_t
 
-# %% ../nbs/01_generate.ipynb #be76b65c
+# %% ../nbs/01_generate.ipynb #281e20bb
 def _arrow(v, t: pa.DataType) -> pa.Array:
     "An Arrow array of type `t` from a numpy array (NaN → null) or an Arrow array."
     if not isinstance(v, np.ndarray): return v.cast(t) if v.type != t else v
@@ -422,6 +228,7 @@ def _arrow(v, t: pa.DataType) -> pa.Array:
     if mask is not None and not pa.types.is_floating(t): v = np.where(mask, 0, v)
     return pa.array(v.astype(t.to_pandas_dtype()), t, mask=mask)
 
+# %% ../nbs/01_generate.ipynb #161627e5
 def _table(cols: dict) -> pa.Table:
     "An Arrow table of the schema's columns present in `cols`, in schema order, with schema types."
     names = [n for n in COLUMNS if n in cols]
@@ -515,7 +322,7 @@ def generate(output_dir: str | Path = 'data/raw',  # where to write the data (mu
     log.info('wrote %s rows (%.2f%% positive) in %.1f s', f"{summary['rows']:,}", 100 * summary['prevalence_observed'], summary['seconds'])
     return summary
 
-# %% ../nbs/01_generate.ipynb #d6d22936
+# %% ../nbs/01_generate.ipynb #a466e987
 def read_data(data_dir: str | Path,  # a directory written by `generate`
               oracle: bool = False,  # join the oracle columns?
               columns: list | None = None,  # columns to read (default all)
@@ -530,6 +337,7 @@ def read_data(data_dir: str | Path,  # a directory written by `generate`
         df = df.merge(o, on=['patient_id', 'year'], how='left', validate='one_to_one')
     return df
 
+# %% ../nbs/01_generate.ipynb #db5ddb6b
 def bayes_ceiling(df: pd.DataFrame  # rows with `target` and the oracle's `p_true`
                  ) -> dict:
     "ROC-AUC and PR-AUC of the oracle on these rows: the ceiling for any model."

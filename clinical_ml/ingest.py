@@ -4,30 +4,30 @@
 
 # %% ../nbs/01a_ingest.ipynb #247201d5
 from __future__ import annotations
-import json, logging, math, re, shutil, subprocess, sys, tempfile, time, zipfile
+import json, logging, math, re, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import layout, schema
+from . import layout, schema, validation
 from .schema import Column, Spec
 
 # %% auto #0
-__all__ = ['log', 'value_range', 'infer_column', 'read_table', 'infer_spec', 'write_years', 'label_years', 'visits_to_years',
-           'import_visits', 'code_matcher', 'meds_files', 'read_events', 'meds_to_years', 'import_meds', 'omop_to_meds',
-           'import_omop']
+__all__ = ['log', 'value_range', 'infer_column', 'read_table', 'infer_spec', 'write_years', 'mid_year', 'label_years',
+           'finish_years', 'visits_to_years', 'import_visits']
 
 # %% ../nbs/01a_ingest.ipynb #4de6d040
 log = logging.getLogger('clinical_ml.ingest')
 
-# %% ../nbs/01a_ingest.ipynb #f8e324e6
+# %% ../nbs/01a_ingest.ipynb #bb0f7a38
 def _nice(x: float, up: bool) -> float:
     "`x` rounded outward to three significant digits."
     if x == 0 or not math.isfinite(x): return float(x)
     m = 10 ** (math.floor(math.log10(abs(x))) - 2)
     return float((math.ceil if up else math.floor)(x / m) * m)
 
+# %% ../nbs/01a_ingest.ipynb #0b53db6f
 def value_range(x: np.ndarray  # observed values (NaN ignored)
                ) -> tuple[float, float]:
     "A generous valid range of observed values: the 0.1–99.9% quantiles widened by half their span (not below 0 for non-negative data)."
@@ -37,7 +37,7 @@ def value_range(x: np.ndarray  # observed values (NaN ignored)
     if np.nanmin(x) >= 0: lo = max(lo, 0.0)
     return _nice(lo, False), _nice(hi, True)
 
-# %% ../nbs/01a_ingest.ipynb #630f9615
+# %% ../nbs/01a_ingest.ipynb #1dd9224d
 _CODE = re.compile(r'^[A-Za-z0-9]+(?:[./:_-][A-Za-z0-9]+)*$')  # one code-shaped token (no spaces)
 
 def _identifier(name: str) -> str:
@@ -45,6 +45,7 @@ def _identifier(name: str) -> str:
     n = re.sub(r'[^0-9A-Za-z_]', '_', str(name)).strip('_') or 'column'
     return f'_{n}' if n[0].isdigit() else n
 
+# %% ../nbs/01a_ingest.ipynb #901e0da8
 def infer_column(s: pd.Series,  # a column of a patient-year table
                  max_categories: int = 30,  # more distinct strings than this are not a category
                 ) -> Column:
@@ -70,7 +71,7 @@ def infer_column(s: pd.Series,  # a column of a patient-year table
     if text.str.match(_CODE.pattern).mean() > 0.99: return Column(kind='code', **base)
     raise ValueError(f'{n:,} distinct texts, not code-shaped: free text? (type it by hand, or leave it out)')
 
-# %% ../nbs/01a_ingest.ipynb #1e60936d
+# %% ../nbs/01a_ingest.ipynb #673782e6
 def read_table(path: str | Path,  # a Parquet file or directory, or a CSV file
                max_rows: int | None = None,  # read at most this many rows (None: all)
                spec: Spec | None = None,  # rename columns from their `source` names in this spec
@@ -83,6 +84,7 @@ def read_table(path: str | Path,  # a Parquet file or directory, or a CSV file
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return df if max_rows is None else df.head(max_rows)
 
+# %% ../nbs/01a_ingest.ipynb #4db8537f
 def _records(df: pd.DataFrame) -> list:
     "Rows as JSON-safe dicts (missing → None; floats to 6 significant digits, not float32's noise)."
     floats = [c for c in df if pd.api.types.is_float_dtype(df[c])]
@@ -134,7 +136,7 @@ def _with_examples(spec: Spec,  # a spec without examples
     counts = d.groupby('patient_id', observed=True).size().sort_values(ascending=False, kind='stable')
     for pid in counts.index[:50]:
         rows = d[d['patient_id'] == pid].sort_values('year').tail(3)
-        if not schema.problems(rows, spec, target=True):
+        if not validation.problems(rows, spec, target=True):
             recs = _records(rows.astype({'patient_id': str, 'year': int}))
             return Spec.model_validate({**spec.model_dump(), 'examples': recs, 'example': {k: v for k, v in recs[-1].items() if k != 'target' and v is not None}})
     return spec
@@ -157,7 +159,7 @@ def write_years(rows: pd.DataFrame,  # patient-year rows, named as the spec name
         summary['rows_dropped_required_value_missing'] = int((~keep).sum())
         log.warning('%d patient-year(s) dropped: a required value is missing or was out of range (%s)', int((~keep).sum()), lost)
         rows = rows[keep].reset_index(drop=True)
-    schema.validate(rows, spec, target=True, source=f'the patient-years for {output}')
+    validation.validate(rows, spec, target=True, source=f'the patient-years for {output}')
     names = [n for n in spec.cols if n in rows]
     t = pa.Table.from_pandas(rows[names].astype({n: schema.dtype(spec.cols[n]) for n in names}), preserve_index=False)
     t = t.cast(pa.schema([pa.field(n, schema.arrow_type(spec.cols[n])) for n in names]))
@@ -170,13 +172,14 @@ def write_years(rows: pd.DataFrame,  # patient-year rows, named as the spec name
              f"{int(rows['target'].sum()):,}", output)
     return summary
 
-# %% ../nbs/01a_ingest.ipynb #f4b82edb
+# %% ../nbs/01a_ingest.ipynb #d476677e
 def _text(x) -> str | None:
     "A category's value as text (1.0 → '1'); missing → None."
     if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA: return None
     if isinstance(x, (float, np.floating)) and float(x).is_integer(): return str(int(x))
     return str(x)
 
+# %% ../nbs/01a_ingest.ipynb #8b6fdb16
 def _dates(s: pd.Series,  # a date column, or numbers of days
            origin: str | None,  # the date day 0 stands for (None: `s` holds dates)
            what: str,  # the column's name, for errors
@@ -190,7 +193,8 @@ def _dates(s: pd.Series,  # a date column, or numbers of days
     if (bad := out.isna() & s.notna()).any(): raise ValueError(f'{what}: {int(bad.sum())} value(s) are not dates, e.g. {s[bad].iloc[0]!r} (days since a date? set visits.origin)')
     return out
 
-def _mid_year(year) -> pd.Series:
+# %% ../nbs/01a_ingest.ipynb #156cf136
+def mid_year(year) -> pd.Series:
     "The 1st of July of each year."
     return pd.to_datetime(pd.Series(year, dtype='int64').astype(str) + '-07-01')
 
@@ -220,7 +224,7 @@ def label_years(rows: pd.DataFrame,  # one row per patient and contact year: `pa
                 outcomes_counted_for_an_earlier_contact_year=len(moved), patients_dropped_outcome_without_contact_within_horizon=len(lost))
     return rows.reset_index(drop=True), flow
 
-# %% ../nbs/01a_ingest.ipynb #77fbd207
+# %% ../nbs/01a_ingest.ipynb #81dd37f5
 def _aggregate(g: list, values: pd.Series, agg: str) -> pd.Series:
     "One value per group of the keys `g` (contacts in time order) from each contact's `values`, sorted by key."
     by = values.groupby(g, observed=True, sort=True)
@@ -228,6 +232,7 @@ def _aggregate(g: list, values: pd.Series, agg: str) -> pd.Series:
     if agg == 'any': return by.max()
     return getattr(by, agg)()  # last / first skip missing values: the last value recorded that year
 
+# %% ../nbs/01a_ingest.ipynb #a23ebaca
 def _column_values(c: Column, s: pd.Series) -> pd.Series:
     "A user's column as the spec's kind holds it: categories as text, flags as 0/1, numbers as floats."
     if c.kind == 'category': return s.map(_text).astype(object)
@@ -235,7 +240,8 @@ def _column_values(c: Column, s: pd.Series) -> pd.Series:
     if c.kind == 'bool': return pd.to_numeric(s.map(lambda x: {True: 1, False: 0}.get(x, x) if isinstance(x, bool) else x), errors='coerce')
     return pd.to_numeric(s, errors='coerce')
 
-def _finish(rows: pd.DataFrame,  # labelled patient-years of an importer
+# %% ../nbs/01a_ingest.ipynb #8732e289
+def finish_years(rows: pd.DataFrame,  # labelled patient-years of an importer
             spec: Spec,  # their data set spec
             flow: dict,  # the import's participant flow, completed here
            ) -> pd.DataFrame:
@@ -288,7 +294,7 @@ def visits_to_years(visits: pd.DataFrame,  # a wide visit table: one row per con
         vals = _column_values(c, vis[src[c.name]]) if c.name in src else pd.Series(1, index=vis.index)
         rows[c.name] = _aggregate(g, vals, c.agg or ('count' if c.name not in src else 'last')).to_numpy()
     if ages := [c.name for c in feats if c.agg == 'age']:
-        mid = _mid_year(rows['year'])
+        mid = mid_year(rows['year'])
         if v.birth_date: born = _dates(vis[v.birth_date], None, v.birth_date).groupby(d['patient_id']).first(); age = (mid - rows['patient_id'].map(born).to_numpy()).dt.days / 365.25
         elif v.age:
             a = pd.to_numeric(vis[v.age], errors='coerce')
@@ -300,7 +306,7 @@ def visits_to_years(visits: pd.DataFrame,  # a wide visit table: one row per con
         for n in ages: rows[n] = np.round(np.clip(np.asarray(age, float), 0, None), 2)  # mid-year of the birth year: 0
     rows, lab = label_years(rows.drop(columns='_n'), outcome, end.dt.year.astype(float), v.horizon)
     flow.update(lab)
-    return _finish(rows, spec, flow), flow
+    return finish_years(rows, spec, flow), flow
 
 # %% ../nbs/01a_ingest.ipynb #2471868d
 def import_visits(file: str | Path,  # the visit table: CSV, or a Parquet file or directory
@@ -314,181 +320,3 @@ def import_visits(file: str | Path,  # the visit table: CSV, or a Parquet file o
     rows, flow = visits_to_years(read_table(file), spec)
     summary = dict(source=str(file), format='visits', spec=spec.name, **flow, seconds=round(time.perf_counter() - t0, 2))
     return write_years(rows, spec, output, summary, overwrite)
-
-# %% ../nbs/01a_ingest.ipynb #c9830ed2
-def code_matcher(patterns: list  # codes, or prefixes ending in '*'
-                ):
-    "A function of an array of distinct codes → a boolean array: equal to a pattern, or starting with a prefix pattern."
-    exact, pre = {p for p in patterns if not p.endswith('*')}, tuple(p[:-1] for p in patterns if p.endswith('*'))
-    def match(codes) -> np.ndarray:
-        c = pd.Series(np.asarray(codes, object), dtype=object)
-        out = c.isin(exact).to_numpy().copy()
-        if pre: out |= c.str.startswith(pre).fillna(False).to_numpy(bool)
-        return out
-    return match
-
-def _suffix(codes, patterns: list) -> np.ndarray:
-    "Each code after the longest prefix pattern it starts with (itself when none)."
-    pre = sorted((p[:-1] for p in patterns if p.endswith('*')), key=len, reverse=True)
-    return np.array([next((c[len(p):] for p in pre if c.startswith(p)), c) for c in codes], object)
-
-# %% ../nbs/01a_ingest.ipynb #6d19fa90
-def meds_files(path: str | Path  # a MEDS data set (its `data/` holds the event shards) or a directory of Parquet event files
-              ) -> list[Path]:
-    "The event shards of a MEDS data set, in order; an error naming the directory when it holds none."
-    p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f'{p}: no such MEDS directory')
-    root = p / 'data' if (p / 'data').is_dir() else p
-    files = sorted(f for f in root.rglob('*.parquet') if not any(x.startswith(('_', '.')) for x in f.relative_to(root).parts))
-    if not files: raise FileNotFoundError(f'{p}: no MEDS event shards (data/*.parquet)')
-    return files
-
-# %% ../nbs/01a_ingest.ipynb #654a46cb
-def read_events(file: str | Path,  # one MEDS event shard
-               ) -> pd.DataFrame:
-    "The events of a shard (`subject_id, time, code, numeric_value`, and `unit` when present), checked against the MEDS data schema."
-    import meds, pyarrow.parquet as pq
-    names = pq.read_schema(file).names
-    need = [f.name for f in meds.data_schema()]
-    if missing := [n for n in need if n not in names]: raise ValueError(f'{file}: not a MEDS event file: no column(s) {missing} (MEDS: {", ".join(need)})')
-    df = pq.read_table(file, columns=need + (['unit'] if 'unit' in names else [])).to_pandas()
-    df['code'] = df['code'].astype('category')
-    return df
-
-# %% ../nbs/01a_ingest.ipynb #e196b7ae
-def _per_year(key: pd.DataFrame,  # `subject_id`, `year` of the selected events
-              values: pd.Series,  # their values (same index)
-              agg: str,  # how a year's values become one
-             ) -> pd.Series:
-    "One value per (subject_id, year) of the selected events."
-    by = values.groupby([key['subject_id'], key['year']], observed=True, sort=False)
-    if agg == 'count': return by.size()
-    if agg == 'codes': return by.agg(lambda v: ','.join(sorted(set(v))))
-    if agg == 'any': return by.max()
-    return getattr(by, agg)()
-
-def meds_to_years(events: pd.DataFrame,  # MEDS events (one shard: whole subjects), `code` as a category
-                  spec: Spec,  # the data set spec, with an `events` section and `codes` on its columns
-                 ) -> tuple[pd.DataFrame, dict]:
-    "Patient-year rows of MEDS events as the spec says, and the participant flow."
-    ev = spec.events
-    if ev is None: raise ValueError(f'spec {spec.name!r} has no `events` section: it names the outcome codes (and the codes that end follow-up)')
-    cats = np.asarray(events['code'].cat.categories, object)
-    ci = events['code'].cat.codes.to_numpy()
-    is_outcome, is_censor, is_birth = code_matcher(ev.outcome)(cats), code_matcher(ev.censor)(cats), cats == ev.birth
-    t = events['time']
-    key = pd.DataFrame({'subject_id': events['subject_id'].to_numpy(), 'year': t.dt.year.to_numpy()}, index=events.index)
-    first = lambda m: t[m].groupby(events['subject_id'][m]).min()
-    birth, outcome, censor = first(is_birth[ci]), first(is_outcome[ci]), first(is_censor[ci])
-    contact = ~is_birth[ci] & t.notna().to_numpy()
-    rows = key[contact].drop_duplicates().sort_values(['subject_id', 'year'], kind='stable').reset_index(drop=True)
-    flow = {'events': len(events), 'subjects': int(events['subject_id'].nunique()), 'subjects_with_events': int(rows['subject_id'].nunique())}
-    idx = pd.MultiIndex.from_frame(rows[['subject_id', 'year']])
-    for c in spec.columns:
-        if c.role != 'feature' or c.agg == 'age': continue
-        m = (code_matcher(c.codes)(cats) & ~is_outcome)[ci]  # the outcome never feeds a feature
-        if c.kind in ('code', 'codes'):  # the code after its matched prefix, as for categories (ICD10/E11 → E11)
-            vals = pd.Series(_suffix(cats, c.codes)[ci[m]], index=events.index[m])
-            got = _per_year(key[m], vals, 'codes' if c.kind == 'codes' else 'first')
-        elif c.kind == 'category':
-            vals = pd.Series(_suffix(cats, c.codes)[ci[m]], index=events.index[m])
-            got = _per_year(key[m & t.notna().to_numpy()], vals[t[m].notna().to_numpy()], 'last')
-            got = got.reindex(got.index.union(idx)).sort_index().groupby(level=0).ffill()  # carried to later years (coded once)
-        else:
-            agg = c.agg or ('count' if c.kind == 'int' and not c.units and events['numeric_value'][m].isna().all() else 'last')
-            vals = events['numeric_value'][m].astype(float) if agg != 'count' else pd.Series(1, index=events.index[m])
-            if c.units and 'unit' in events:  # values in another unit the column accepts: converted
-                f = events['unit'][m].map(lambda u: c.units.get(u, 1.0) if isinstance(u, str) else 1.0).astype(float)
-                vals = vals * f
-            got = _per_year(key[m], vals.astype(float) if c.kind == 'bool' and agg == 'any' else vals, agg)
-        rows[c.name] = got.reindex(idx).to_numpy() if len(got) else np.nan
-        if c.agg == 'count': rows[c.name] = rows[c.name].fillna(0)  # a year without such events: none of them
-        if c.kind in ('code', 'codes'): rows[c.name] = rows[c.name].where(rows[c.name].notna(), '' if c.kind == 'codes' else None)
-    if ages := [c.name for c in spec.columns if c.agg == 'age']:
-        age = ((_mid_year(rows['year']) - rows['subject_id'].map(birth).to_numpy()).dt.days / 365.25).clip(lower=0).round(2)  # mid-year of the birth year: 0
-        for n in ages: rows[n] = age.to_numpy()
-    rows = rows.rename(columns={'subject_id': 'patient_id'})
-    rows, lab = label_years(rows, outcome.dt.year.astype(float), censor.dt.year.astype(float), ev.horizon)
-    flow.update(lab)
-    return _finish(rows.assign(patient_id=rows['patient_id'].astype(str)), spec, flow), flow
-
-# %% ../nbs/01a_ingest.ipynb #22086071
-def import_meds(path: str | Path,  # a MEDS data set (`data/*.parquet` event shards)
-                spec: str | Path | Spec,  # its data set spec (YAML), with an `events` section
-                output: str | Path,  # the patient-year directory to write
-                overwrite: bool = False,  # replace an existing output
-               ) -> dict:
-    "Turn MEDS events into patient-years as the spec says, shard by shard; write them with the spec beside them. The summary is the participant flow."
-    from tqdm.auto import tqdm
-    t0, spec, files = time.perf_counter(), schema.load_spec(spec), meds_files(path)
-    log.info('importing MEDS events of %s (%d shards, spec %r)', path, len(files), spec.name)
-    parts, flow = [], {}
-    for f in tqdm(files, desc='MEDS shards', unit='shard'):
-        rows, fl = meds_to_years(read_events(f), spec)
-        parts.append(rows)
-        for k, v in fl.items(): flow[k] = flow.get(k, 0) + v
-    if not flow.get('outcomes'): raise ValueError(f'{path}: no event has an outcome code of spec {spec.name!r} ({", ".join(spec.events.outcome)}): '
-                                                  'the label would be 0 everywhere; check events.outcome')
-    rows = pd.concat(parts, ignore_index=True)
-    summary = dict(source=str(path), format='meds', spec=spec.name, shards=len(files), **flow, seconds=round(time.perf_counter() - t0, 2))
-    return write_years(rows, spec, output, summary, overwrite)
-
-# %% ../nbs/01a_ingest.ipynb #b5652144
-def _stage_omop(src: Path,  # OMOP tables: a directory or a .zip
-                stage: Path,  # an empty scratch directory
-               ) -> Path:
-    "The OMOP tables of `src` under the lower-case names `meds_etl_omop` reads (`person.csv`, `measurement/…`), linked, not copied."
-    if src.suffix == '.zip':
-        with zipfile.ZipFile(src) as z: z.extractall(stage / '_unzipped', [n for n in z.namelist() if not n.startswith('__MACOSX')])
-        src = stage / '_unzipped'
-        inner = [d for d in src.iterdir() if d.is_dir()]
-        if not any(src.glob('*.csv*')) and not any(src.glob('*.parquet')) and len(inner) == 1: src = inner[0]  # tables inside one folder
-    out = stage / 'omop'; out.mkdir()
-    for f in src.iterdir():
-        name = f.name.lower()
-        table = name.split('.')[0]
-        if table.startswith(('_', '.')): continue
-        if f.is_dir() or name.endswith(('.csv', '.csv.gz', '.parquet')):
-            (out / (table if f.is_dir() else table + name[len(table):])).symlink_to(f.resolve())
-    if not (out / 'person.csv').exists() and not (out / 'person').exists() and not any(out.glob('person.*')):
-        raise FileNotFoundError(f'{src}: no PERSON table (an OMOP CDM database holds person, observation_period, measurement, ... tables)')
-    return out
-
-def omop_to_meds(src: str | Path,  # OMOP CDM tables (CSV or Parquet; a directory or a .zip)
-                 dest: str | Path,  # the MEDS data set to write (must not exist)
-                 num_shards: int = 4,  # MEDS shards (memory: one shard's subjects at a time)
-                ) -> Path:
-    "Convert an OMOP CDM database to MEDS with `meds_etl_omop`, in its own process."
-    from clinical_ml.cluster import available_cpus
-    src, dest = Path(src), Path(dest)
-    if not src.exists(): raise FileNotFoundError(f'{src}: no such OMOP directory or archive')
-    if dest.exists(): raise FileExistsError(f'{dest} already exists')
-    with tempfile.TemporaryDirectory(prefix='clinical-ml-omop-') as tmp:
-        tables = _stage_omop(src, Path(tmp))
-        cmd = [sys.executable, '-c', 'import sys; from meds_etl.omop import main; sys.argv[0] = "meds_etl_omop"; main()',
-               str(tables), str(dest), '--num_shards', str(num_shards), '--num_proc', str(available_cpus())]
-        log.info('OMOP → MEDS: meds_etl_omop %s %s', src, dest)
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            shutil.rmtree(dest, ignore_errors=True)
-            missing = 'No module named' in r.stderr
-            raise RuntimeError(f'meds_etl_omop failed on {src}' + (": meds-etl is not installed (pip install 'clinical-ml[events]')" if missing else f':\n{r.stderr[-2000:]}'))
-    return dest
-
-# %% ../nbs/01a_ingest.ipynb #cdbb61d6
-def import_omop(path: str | Path,  # OMOP CDM tables (CSV or Parquet; a directory or a .zip)
-                spec: str | Path | Spec,  # the data set spec (YAML), with an `events` section in MEDS codes
-                output: str | Path,  # the patient-year directory to write
-                overwrite: bool = False,  # replace an existing output
-                num_shards: int = 4,  # MEDS shards of the conversion
-               ) -> dict:
-    "OMOP CDM → MEDS (`meds_etl_omop`) → patient-years as the spec says; the MEDS data set is kept beside the output's parent only while importing."
-    spec = schema.load_spec(spec)
-    out = Path(output)
-    if out.exists() and not overwrite: raise FileExistsError(f'{out} already exists: pass overwrite=True (--overwrite) to replace it')
-    with tempfile.TemporaryDirectory(prefix='.meds-', dir=out.parent if out.parent.exists() else None) as tmp:
-        meds_dir = omop_to_meds(path, Path(tmp) / 'meds', num_shards)
-        summary = import_meds(meds_dir, spec, output, overwrite)
-    summary.update(source=str(path), format='omop')
-    layout.write_json(out / layout.IMPORT, summary)
-    return summary

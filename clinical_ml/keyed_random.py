@@ -10,10 +10,11 @@ from scipy.special import ndtri
 # %% auto #0
 __all__ = ['patient_keys', 'uniform', 'subseed', 'normal', 'row_keys', 'choice', 'poisson']
 
-# %% ../nbs/00c_keyed_random.ipynb #3d3a41fb
+# %% ../nbs/00c_keyed_random.ipynb #dbd820d3
 _U = np.uint64
 _C1, _C2, _C3, _GOLD = _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB), _U(0xD6E8FEB86659FD93), _U(0x9E3779B97F4A7C15)
 
+# %% ../nbs/00c_keyed_random.ipynb #eded5d5b
 def _mix(z):
     "SplitMix64 finaliser: a bijective scramble of uint64 values."
     with np.errstate(over='ignore'):
@@ -21,6 +22,7 @@ def _mix(z):
         z = (z ^ (z >> _U(27))) * _C2
         return z ^ (z >> _U(31))
 
+# %% ../nbs/00c_keyed_random.ipynb #240806c7
 def patient_keys(seed: int,  # the run's seed
                  idx,  # patient indices (integers)
                 ) -> np.ndarray:
@@ -28,6 +30,7 @@ def patient_keys(seed: int,  # the run's seed
     with np.errstate(over='ignore'):
         return _mix(_mix(_U(seed) * _GOLD + _U(0x632BE59BD9B4E019)) ^ (np.asarray(idx, dtype=np.uint64) * _GOLD))
 
+# %% ../nbs/00c_keyed_random.ipynb #f297693d
 def uniform(keys,  # uint64 keys (one per patient or per row)
             stream: int,  # which random variable (a distinct integer per use)
            ) -> np.ndarray:
@@ -36,12 +39,14 @@ def uniform(keys,  # uint64 keys (one per patient or per row)
         z = _mix(keys ^ (_U(stream + 1) * _C3))
     return ((z >> _U(11)).astype(np.float64) + 0.5) * (1.0 / 2**53)
 
+# %% ../nbs/00c_keyed_random.ipynb #003a5e25
 def subseed(seed: int,  # a run's seed
             salt: int,  # what the new seed is for (a distinct integer per use)
            ) -> int:
     "A seed derived from `seed` for one purpose, independent of the draws keyed by `seed` itself."
     return int(_mix(_U(seed) ^ _U(salt)) % _U(2**62))
 
+# %% ../nbs/00c_keyed_random.ipynb #3236c6e2
 def normal(keys, stream: int) -> np.ndarray:
     "Standard normal draws, one per key."
     return ndtri(uniform(keys, stream))
@@ -52,12 +57,13 @@ def row_keys(pkeys, k) -> np.ndarray:
     with np.errstate(over='ignore'):
         return _mix(pkeys + np.asarray(k, dtype=np.uint64) * _C2)
 
-# %% ../nbs/00c_keyed_random.ipynb #33161189
+# %% ../nbs/00c_keyed_random.ipynb #e6f7ed1c
 def choice(u, probs) -> np.ndarray:
     "Index drawn from `probs` for each uniform in `u`."
     cdf = np.cumsum(probs) / np.sum(probs)
     return np.minimum(np.searchsorted(cdf, u, side='right'), len(cdf) - 1)
 
+# %% ../nbs/00c_keyed_random.ipynb #95397e3c
 def poisson(u, lam, cap: int = 60) -> np.ndarray:
     "Poisson(`lam`) draws by inverse transform of uniforms `u`, capped at `cap`."
     lam = np.broadcast_to(np.asarray(lam, float), np.shape(u))

@@ -18,11 +18,11 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'MODEL', 'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS',
            'EVAL_HTML', 'EVAL_MD', 'EVAL_JSON', 'CARD_JSON', 'CARD_MD', 'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML',
            'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs', 'project_root', 'project_path',
-           'staged_dir', 'DiskFull', 'is_disk_full', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
-           'read_columns', 'data_source', 'read_oracle', 'oracle_for', 'stored_columns', 'files_hash', 'read_spec',
-           'write_spec', 'read_records', 'read_rows', 'html_page']
+           'DiskFull', 'is_disk_full', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
+           'read_columns', 'data_source', 'read_oracle', 'oracle_for', 'stored_schema', 'stored_columns', 'files_hash',
+           'read_spec', 'write_spec', 'read_records', 'read_rows']
 
-# %% ../nbs/00a_layout.ipynb #941cf934
+# %% ../nbs/00a_layout.ipynb #fffec1a6
 RAW, FEATURES, TRAIN, REPORT, STAGES_DIR = 'data/raw', 'data/features', 'train', 'report', '_stages'  # folders of a run directory
 ORACLE = '_oracle'  # generate: the oracle's Parquet, inside the raw data directory
 PARAMS = '_params.json'  # generate: the simulator's parameters and the data's summary
@@ -40,19 +40,21 @@ TRAIN_REPORT, OPTUNA_DB = 'train_report.json', 'optuna.db'  # in the training ou
 REPORT_HTML, REPORT_MD, REPORT_JSON, EDA_HTML = 'error_analysis.html', 'error_analysis.md', 'error_analysis.json', 'eda.html'  # in REPORT
 RUN_SUMMARY = 'summary.json'  # the pipeline's summary, in the run directory
 
+# %% ../nbs/00a_layout.ipynb #b5928820
 def run_dirs(run: str | Path  # a run directory
             ) -> dict:
     "The stage folders of a run directory, by name (absolute paths)."
     run = Path(run).resolve()
     return dict(raw=run / RAW, features=run / FEATURES, train=run / TRAIN, model=run / TRAIN / MODEL, report=run / REPORT, stages=run / STAGES_DIR)
 
-# %% ../nbs/00a_layout.ipynb #527509aa
+# %% ../nbs/00a_layout.ipynb #3a5db5e8
 def project_root() -> Path:
     "The project directory (it holds settings.ini and nbs/): the working directory or a parent, else beside the package."
     for d in [Path.cwd(), *Path.cwd().parents]:
         if (d / 'settings.ini').exists() and (d / 'nbs').is_dir(): return d
     return Path(__file__).resolve().parents[1]
 
+# %% ../nbs/00a_layout.ipynb #98bffe86
 def project_path(p  # a path; relative ones are taken from the project root
                 ) -> Path | None:
     "An absolute path, so a stage notebook means the same files from any working directory."
@@ -60,7 +62,23 @@ def project_path(p  # a path; relative ones are taken from the project root
     p = Path(p).expanduser()
     return p if p.is_absolute() else project_root() / p
 
-# %% ../nbs/00a_layout.ipynb #33c85a46
+# %% ../nbs/00a_layout.ipynb #af38874c
+class DiskFull(OSError): "The output's file system is full; the message names the path."
+
+# %% ../nbs/00a_layout.ipynb #cac7e251
+def is_disk_full(e: BaseException) -> bool:
+    "Is `e` a full disk (errno ENOSPC, or a library's error that says so, e.g. pyarrow's from a Dask worker)?"
+    import errno
+    return getattr(e, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(e)
+
+# %% ../nbs/00a_layout.ipynb #addffb5c
+def _alive(pid: int) -> bool:
+    "Is process `pid` running (a staged directory it left may still be in use)?"
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
+
+# %% ../nbs/00a_layout.ipynb #42f8c198
 @contextmanager
 def staged_dir(output_dir: str | Path,  # the final directory
                overwrite: bool = False,  # replace an existing `output_dir`?
@@ -86,18 +104,7 @@ def staged_dir(output_dir: str | Path,  # the final directory
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
-class DiskFull(OSError): "The output's file system is full; the message names the path."
-
-def is_disk_full(e: BaseException) -> bool:
-    "Is `e` a full disk (errno ENOSPC, or a library's error that says so, e.g. pyarrow's from a Dask worker)?"
-    import errno
-    return getattr(e, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(e)
-
-def _alive(pid: int) -> bool:
-    try: os.kill(pid, 0); return True
-    except ProcessLookupError: return False
-    except PermissionError: return True
-
+# %% ../nbs/00a_layout.ipynb #d3336b7b
 def write_text(path: str | Path,  # the file to (re)write
                text: str,  # its new content
               ) -> Path:
@@ -109,11 +116,12 @@ def write_text(path: str | Path,  # the file to (re)write
     finally: tmp.unlink(missing_ok=True)
     return path
 
+# %% ../nbs/00a_layout.ipynb #9c747355
 def write_json(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON, atomically (numpy numbers as floats)."
     return write_text(path, json.dumps(obj, indent=1, default=float))
 
-# %% ../nbs/00a_layout.ipynb #d138dd7c
+# %% ../nbs/00a_layout.ipynb #00406175
 def read_json(path: str | Path,  # a JSON file a stage wrote
               what: str = 'file',  # what it is, for the error message
              ):
@@ -123,6 +131,7 @@ def read_json(path: str | Path,  # a JSON file a stage wrote
     try: return json.loads(path.read_text())
     except ValueError as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
 
+# %% ../nbs/00a_layout.ipynb #e99f5454
 def parts(features_dir: str | Path  # a directory written by the features job
          ) -> list[Path]:
     "The data files of a features directory, in order; an error naming it when there are none."
@@ -130,12 +139,14 @@ def parts(features_dir: str | Path  # a directory written by the features job
     if not fs: raise FileNotFoundError(f'{features_dir}: no {PARTS} files (is it a directory written by clinical-ml features?)')
     return fs
 
+# %% ../nbs/00a_layout.ipynb #e4deed7b
 def part_rows(fdir: str | Path  # a features directory
              ) -> np.ndarray:
     "Rows of each data file of a features directory, in file order (from the Parquet footers)."
     import pyarrow.parquet as pq
     return np.array([pq.ParquetFile(f).metadata.num_rows for f in parts(fdir)], dtype=np.int64)
 
+# %% ../nbs/00a_layout.ipynb #050c4fd6
 def read_columns(fdir: str | Path,  # a features directory
                  columns: list,  # the columns to read
                  rows: np.ndarray | None = None,  # a boolean mask over the directory's rows (in file order)
@@ -150,6 +161,7 @@ def read_columns(fdir: str | Path,  # a features directory
     ts = [pq.read_table(f, columns=cols).filter(rows[off[i]:off[i + 1]]) for i, f in enumerate(fs) if rows[off[i]:off[i + 1]].any()]
     return (pa.concat_tables(ts, promote_options='permissive') if ts else pq.read_table(fs[0], columns=cols).slice(0, 0)).to_pandas()
 
+# %% ../nbs/00a_layout.ipynb #8dba1635
 def data_source(features_dir: str | Path  # a features directory
                ) -> Path | None:
     "The raw data directory the features were computed from (from their summary), or None."
@@ -157,6 +169,7 @@ def data_source(features_dir: str | Path  # a features directory
     src = read_json(f, 'features summary').get('source') if f.exists() else None
     return Path(src) if src else None
 
+# %% ../nbs/00a_layout.ipynb #94903087
 def read_oracle(raw_dir: str | Path,  # a directory written by `generate`
                 columns: list | None = None,  # oracle columns (default all)
                 filters=None,  # pyarrow filters, e.g. [('year', '>=', 2020)]
@@ -179,12 +192,18 @@ def oracle_for(fdir: Path,  # a features directory
     if o is None: return None
     return keys[['patient_id', 'year']].astype({'year': 'int16'}).reset_index(drop=True).merge(o.drop(columns='typo', errors='ignore'), on=['patient_id', 'year'], how='left')
 
-# %% ../nbs/00a_layout.ipynb #b0c8ee79
+# %% ../nbs/00a_layout.ipynb #aad24953
+def stored_schema(fdir: str | Path  # a features directory
+                 ):
+    "The Arrow schema (`pyarrow.Schema`) of a features directory (its first file's: every part has the same)."
+    import pyarrow.parquet as pq
+    return pq.read_schema(parts(fdir)[0])
+
+# %% ../nbs/00a_layout.ipynb #b5a60cca
 def stored_columns(fdir: str | Path  # a features directory
                   ) -> list[str]:
-    "The column names of a features directory (from its first file's schema)."
-    import pyarrow.parquet as pq
-    return pq.read_schema(parts(fdir)[0]).names
+    "The column names of a features directory."
+    return stored_schema(fdir).names
 
 # %% ../nbs/00a_layout.ipynb #6f1170af
 def files_hash(fdir: str | Path  # a features directory
@@ -245,19 +264,3 @@ def read_rows(directory: str | Path,  # a data directory: patient-years (hive-pa
     df = d.to_table(columns=cols, filter=ds.field('year').isin([int(y) for y in years]) if years is not None else None).to_pandas()
     if 'year' in df: df['year'] = df['year'].astype('int16')
     return df
-
-# %% ../nbs/00a_layout.ipynb #dedb5c52
-def html_page(title: str,  # page title
-              blocks: list,  # ('md', markdown) | ('fig', plotly figure) | ('table', DataFrame)
-             ) -> str:
-    "A self-contained HTML page: markdown, tables and plotly figures (plotly.js embedded once)."
-    import mistune, plotly.offline
-    parts = []
-    for kind, x in blocks:
-        if kind == 'md': parts.append(mistune.html(x))
-        elif kind == 'fig': parts.append(x.to_html(full_html=False, include_plotlyjs=False))
-        elif kind == 'table': parts.append(x.to_html(classes='t', border=0, na_rep='–', float_format=lambda v: f'{v:.3f}'))
-    css = ('body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}'
-           'table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}')
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title><style>{css}</style>'
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>' + '\n'.join(parts) + '</body></html>')

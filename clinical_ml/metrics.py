@@ -14,15 +14,17 @@ __all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metr
            'performance_plots', 'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats', 'calibration',
            'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
 
-# %% ../nbs/03a_metrics.ipynb #d74e2918
+# %% ../nbs/03a_metrics.ipynb #9e908339
 def ece(y, p, bins: int = 10) -> float:
     "Expected calibration error over equal-mass bins of p."
     y, p = np.asarray(y, float), np.asarray(p, float)
     order = np.argsort(p, kind='stable')
     return float(sum(len(b) / len(p) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, bins) if len(b)))
 
+# %% ../nbs/03a_metrics.ipynb #d1598c65
 def _div(a, b): return a / b if b else float('nan')
 
+# %% ../nbs/03a_metrics.ipynb #628ba431
 def at_threshold(y,  # labels (0/1)
                  p,  # probabilities
                  threshold: float,  # flag where p >= threshold
@@ -33,18 +35,20 @@ def at_threshold(y,  # labels (0/1)
     return dict(sensitivity=_div(tp, tp + fn), specificity=_div(tn, tn + fp), ppv=_div(tp, tp + fp), npv=_div(tn, tn + fn),
                 nns=_div(tp + fp, tp), flagged=float(f.mean()) if len(f) else float('nan'))
 
+# %% ../nbs/03a_metrics.ipynb #b1dd33ab
 def discrimination(y, p) -> dict:
     "ROC-AUC and PR-AUC (average precision); NaN when only one class is present."
     y = np.asarray(y).astype(int)
     if len(np.unique(y)) < 2: return dict(roc_auc=float('nan'), pr_auc=float('nan'))
     return dict(roc_auc=float(roc_auc_score(y, p)), pr_auc=float(average_precision_score(y, p)))
 
+# %% ../nbs/03a_metrics.ipynb #9fec57e2
 def point_metrics(y, p, threshold: float) -> dict:
     "Discrimination, calibration and operating-point metrics of probabilities p at `threshold`."
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     return dict(**discrimination(y, p), brier=float(brier_score_loss(y, p)), ece=ece(y, p), **at_threshold(y, p, threshold))
 
-# %% ../nbs/03a_metrics.ipynb #050a6805
+# %% ../nbs/03a_metrics.ipynb #c0a8b33a
 def bootstrap(stat,  # a function of (y, *arrays) returning {name: number}
               y,  # labels; resamples with a single class are skipped
               *arrays,  # arrays resampled with y (e.g. the probabilities)
@@ -62,25 +66,29 @@ def bootstrap(stat,  # a function of (y, *arrays) returning {name: number}
     ci = lambda k: [float(b[k].quantile(x)) for x in q] if len(b) else [float('nan')] * 2
     return {k: dict(zip(('value', 'lo', 'hi'), [float(v), *ci(k)])) for k, v in point.items()}
 
+# %% ../nbs/03a_metrics.ipynb #7460b9d1
 def evaluate(y, p, threshold: float, n_boot: int = 200, seed: int = 0) -> dict:
     "`point_metrics` with bootstrap 95% intervals: {metric: {'value', 'lo', 'hi'}}."
     return bootstrap(lambda y, p: point_metrics(y, p, threshold), y, np.asarray(p, float), n_boot=n_boot, seed=seed)
 
+# %% ../nbs/03a_metrics.ipynb #adc2f0a5
+def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
+
+# %% ../nbs/03a_metrics.ipynb #74dfaf92
 def paired(stat,  # a function of (y, p) returning {name: number}
            y, p_a, p_b,  # labels and two predictions of the same rows
            n_boot: int = 200, seed: int = 0) -> dict:
     "{name: {'value', 'lo', 'hi'}} of stat(y, p_b) - stat(y, p_a): a difference whose interval excludes 0 is beyond noise."
     return bootstrap(lambda y, a, b: _minus(stat(y, b), stat(y, a)), y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed)
 
-def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
-
-# %% ../nbs/03a_metrics.ipynb #054b1105
+# %% ../nbs/03a_metrics.ipynb #635fac22
 TRUTH_METRICS = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
 
 def truth_stat(threshold: float):
     "The statistic of every truth table: (y, p) → the TRUTH_METRICS of p at `threshold`."
     return lambda y, p: {k: v for k, v in point_metrics(y, p, threshold).items() if k in TRUTH_METRICS}
 
+# %% ../nbs/03a_metrics.ipynb #24e69514
 def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is the reference
            p,  # probabilities of the rows
            threshold: float,  # the decision threshold
@@ -95,6 +103,7 @@ def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is t
                                                   n_boot=n_boot, seed=seed)
     return out
 
+# %% ../nbs/03a_metrics.ipynb #63621501
 def lead_time(year, recorded_year,  # each row's year, and its recorded diagnosis year from the oracle (NaN: not recorded)
               target, flagged,  # the row's recorded label, and whether the threshold flags it
              ) -> dict:
@@ -206,13 +215,14 @@ def logistic_fit(X,  # design matrix (rows × columns), without an intercept col
         if np.abs(step).max() < 1e-10: break
     return b
 
-# %% ../nbs/03a_metrics.ipynb #fab4238b
+# %% ../nbs/03a_metrics.ipynb #21afedc8
 def logit(p,
           eps: float = 1e-7,  # p is kept inside (eps, 1 − eps)
          ) -> np.ndarray:
     "log(p / (1 − p)): the one log-odds of the project (calibration statistics, blends, the sigmoid calibrator)."
     p = np.clip(np.asarray(p, float), eps, 1 - eps); return np.log(p / (1 - p))
 
+# %% ../nbs/03a_metrics.ipynb #3e6bb8b0
 def smooth_calibration(y, p,  # outcomes and predicted probabilities
                        at=None,  # where to read the curve (default: at p itself)
                        knots: int = 5,  # spline knots, at quantiles of the log-odds
@@ -224,7 +234,7 @@ def smooth_calibration(y, p,  # outcomes and predicted probabilities
     b = logistic_fit(st.transform(z[:, None]), y, ridge=1e-6)  # the basis sums to 1: it holds the intercept
     return 1 / (1 + np.exp(-np.clip(st.transform(logit(p if at is None else at)[:, None]) @ b, -35, 35)))
 
-# %% ../nbs/03a_metrics.ipynb #05d858c7
+# %% ../nbs/03a_metrics.ipynb #cc33d8de
 def calibration_stats(y, p) -> dict:
     "Calibration-in-the-large (intercept), slope, ICI, E50, E90, Emax, Brier and scaled Brier of probabilities p; NaN with one class."
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
@@ -236,6 +246,7 @@ def calibration_stats(y, p) -> dict:
     return dict(zip(keys, [float(logistic_fit(np.ones(len(y)), y, offset=z)[0]), float(logistic_fit(np.c_[np.ones(len(y)), z], y)[1]),
                            float(gap.mean()), float(np.median(gap)), float(np.quantile(gap, 0.9)), float(gap.max()), brier, 1 - brier / (prev * (1 - prev))]))
 
+# %% ../nbs/03a_metrics.ipynb #f2f40603
 def calibration(y, p, n_boot: int = 200, seed: int = 0) -> dict:
     "`calibration_stats` with bootstrap 95% intervals: {statistic: {'value', 'lo', 'hi'}}."
     return bootstrap(calibration_stats, y, np.asarray(p, float), n_boot=n_boot, seed=seed)

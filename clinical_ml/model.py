@@ -22,12 +22,18 @@ from .estimators import Blend, blend_logits
 
 # %% auto #0
 __all__ = ['log', 'TIE', 'Calibrator', 'Recalibrated', 'Unsupported', 'Oblivious', 'PortableCatBoost', 'Scorer', 'ClinicalModel',
-           'plain_values', 'PyfuncModel', 'signature', 'save_model_dir', 'load_model']
+           'plain_values', 'save_model_dir', 'load_model']
 
 # %% ../nbs/03d_model.ipynb #ddf49af8
 log = logging.getLogger('clinical_ml.model')
 
-# %% ../nbs/03d_model.ipynb #bf916c19
+# %% ../nbs/03d_model.ipynb #adab7943
+def _logit(p): return logit(p, 1e-6)
+
+# %% ../nbs/03d_model.ipynb #4eeba82f
+def _beta_features(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.column_stack([np.log(p), -np.log1p(-p)])
+
+# %% ../nbs/03d_model.ipynb #5cc4dd54
 TIE = 1e-6  # isotonic calibration: (1 - TIE) × its step + TIE × the raw score, strictly increasing: the scores' order, and so the ROC-AUC, kept
 
 class Calibrator:
@@ -54,9 +60,6 @@ class Calibrator:
         if self.method == 'beta': return 1 / (1 + np.exp(-(_beta_features(p) @ self.coef_ + self.intercept_)))
         return p
 
-def _logit(p): return logit(p, 1e-6)
-def _beta_features(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.column_stack([np.log(p), -np.log1p(-p)])
-
 # %% ../nbs/03d_model.ipynb #7c9feeaa
 class Recalibrated:
     "A calibrator updated on new data: the base calibrator's log-odds times `slope`, plus `intercept` (intercept-only: slope 1)."
@@ -68,9 +71,10 @@ class Recalibrated:
     def __repr__(self): return f'Recalibrated({self.base!r}, intercept={self.intercept:.4f}, slope={self.slope:.4f})'
 
 
-# %% ../nbs/03d_model.ipynb #8ba1dfaa
+# %% ../nbs/03d_model.ipynb #7a7121b8
 class Unsupported(TypeError): "A pipeline step `Scorer` cannot compile."
 
+# %% ../nbs/03d_model.ipynb #90c2928d
 class Oblivious:
     "A binary CatBoost model's symmetric trees as array operations, from the model's own JSON export."
     def __init__(self, model: dict):  # `save_model(format='json')` of a model whose splits are all on float features
@@ -115,6 +119,7 @@ class Oblivious:
         if not same: log.warning('CatBoost trees compiled to arrays disagree with CatBoost on probe rows: using its own predict')
         return t if same else None
 
+# %% ../nbs/03d_model.ipynb #2644f9e7
 class PortableCatBoost(ClassifierMixin, BaseEstimator):
     "A fitted CatBoost classifier that pickles with its compiled trees, so it also loads, and scores, where CatBoost is not installed."
     def __init__(self, clf): self.clf, self.trees, self.classes_ = clf, Oblivious.of(clf), clf.classes_
@@ -139,6 +144,7 @@ class PortableCatBoost(ClassifierMixin, BaseEstimator):
         if self.clf is not None: return self.clf.predict_proba(X)
         p = self.trees(np.asarray(X, float)); return np.column_stack([1 - p, p])
 
+# %% ../nbs/03d_model.ipynb #4420a6b3
 def _catboost(pipe, portable: bool):
     "`pipe` (or each member of a `Blend`) with its CatBoost classifier as a `PortableCatBoost` (`portable`, a copy), or back as CatBoost's own when installed."
     if isinstance(pipe, Blend):
@@ -149,6 +155,7 @@ def _catboost(pipe, portable: bool):
     elif not portable and isinstance(clf, PortableCatBoost) and clf.clf is not None: pipe.steps[-1] = (name, clf.clf)
     return pipe
 
+# %% ../nbs/03d_model.ipynb #cec11821
 class Scorer:
     "A fitted pipeline (or `Blend` of them) and calibrator as array operations: feature arrays (categories as codes into the record's categories) → calibrated probabilities."
     def __init__(self, pipeline, calibrator: Calibrator | None, record: schema.Spec):
@@ -275,11 +282,6 @@ class ClinicalModel:
         return key.merge(out.astype({'patient_id': 'str'}), on=['patient_id', 'year'], how='left')[['probability', 'prediction']]
 
 # %% ../nbs/03d_model.ipynb #8628dcbd
-import mlflow.pyfunc
-def _categorical_columns(record: schema.Spec) -> list:
-    "Input columns that pandas may hand over as categories: the hive partition `year` and the dictionary-encoded ones."
-    return ['year'] + [n for n, c in record.cols.items() if c.kind in ('category', 'unit') and c.role != 'target']
-
 def plain_values(df: pd.DataFrame  # raw rows, e.g. `pd.read_parquet` of a data directory
                 ) -> pd.DataFrame:
     "`df` with categorical columns turned back into their values (`year` as integers)."
@@ -289,25 +291,8 @@ def plain_values(df: pd.DataFrame  # raw rows, e.g. `pd.read_parquet` of a data 
     if 'year' in cats: out['year'] = pd.to_numeric(out['year'], errors='raise').astype('int64')
     return out
 
-class PyfuncModel(mlflow.pyfunc.PythonModel):
-    "MLflow pyfunc around `ClinicalModel`: raw patient-year rows in, probability and prediction out."
-    def load_context(self, context): self.model = joblib.load(context.artifacts['model'])
-    def predict(self, context, model_input, params=None): return self.model.predict_raw(plain_values(pd.DataFrame(model_input)))
 
-def signature(record: schema.Spec  # the data set's spec the model was trained on
-             ):
-    "The pyfunc's signature, from the record's spec: optional columns are optional, nullable integers are doubles, categorical ones any type."
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-    from mlflow.types.schema import AnyType
-    kind = {'id': 'string', 'code': 'string', 'codes': 'string', 'category': 'string', 'unit': 'string', 'float': 'double', 'bool': 'boolean'}
-    cats = set(_categorical_columns(record))
-    cols = [ColSpec(AnyType() if n in cats else kind.get(c.kind, 'long' if not c.nullable else 'double'), n, required=not c.nullable)
-            for n, c in record.cols.items() if c.role != 'target']
-    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec('double', 'probability'), ColSpec('long', 'prediction')]))
-
-
-# %% ../nbs/03d_model.ipynb #56c3e7a5
+# %% ../nbs/03d_model.ipynb #08b3544a
 def save_model_dir(model: ClinicalModel,  # the trained model
                    report: dict,  # the training report (metrics.json)
                    cfg: dict,  # the training config
@@ -328,6 +313,7 @@ def save_model_dir(model: ClinicalModel,  # the trained model
         if predictions is not None: predictions.to_parquet(tmp / layout.PREDICTIONS, index=False)
     return Path(out)
 
+# %% ../nbs/03d_model.ipynb #571150b5
 def load_model(directory: str | Path  # a model directory written by `save_model_dir`
               ) -> ClinicalModel:
     "The `ClinicalModel` of a model directory; ValueError naming the file when it is not one (truncated, corrupt, another object)."
@@ -337,3 +323,11 @@ def load_model(directory: str | Path  # a model directory written by `save_model
     except Exception as e: raise ValueError(f'{f}: not a readable model ({type(e).__name__}: {e})') from None
     if not all(hasattr(m, a) for a in ('spec', 'columns', 'threshold', 'predict_arrays')): raise ValueError(f'{f}: holds a {type(m).__name__}, not a ClinicalModel')
     return m
+
+# %% ../nbs/03d_model.ipynb #fa6f3781
+def __getattr__(name):
+    "Names that moved, still importable from here: `PyfuncModel` (MLflow pickled it by this module's name in the models logged before it moved to `registry`)."
+    if name == 'PyfuncModel':
+        from clinical_ml.registry import PyfuncModel
+        return PyfuncModel
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

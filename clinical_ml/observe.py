@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 # %% auto #0
 __all__ = ['REGISTRY', 'REQUESTS', 'LATENCY', 'PREDICTIONS', 'BATCHES', 'SHED', 'LOOP_LAG', 'RELOADS', 'STORE_ERRORS', 'access',
            'lag_exempt', 'log', 'LATE_RUN', 'UNSHED', 'JsonFormatter', 'setup_logging', 'metrics_text', 'LagExempt',
-           'Observe']
+           'ObserveMiddleware']
 
-# %% ../nbs/05b_observe.ipynb #8573685e
+# %% ../nbs/05b_observe.ipynb #c17e6813
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter('clinical_ml_requests_total', 'HTTP requests', ['endpoint', 'status'], registry=REGISTRY)
 LATENCY = Histogram('clinical_ml_request_seconds', 'Request latency', ['endpoint'], registry=REGISTRY,
@@ -28,6 +28,7 @@ LOOP_LAG = Histogram('clinical_ml_loop_lag_seconds', "How late each worker's eve
 RELOADS = Counter('clinical_ml_reloads_total', 'POST /admin/reload outcomes (refused: the old model kept serving)', ['outcome', 'reason'], registry=REGISTRY)
 STORE_ERRORS = Counter('clinical_ml_store_errors_total', 'Requests answered 503 because the history store could not be read', registry=REGISTRY)
 
+# %% ../nbs/05b_observe.ipynb #c2b9211c
 class JsonFormatter(logging.Formatter):
     "One JSON object per log line (a record whose message is a dict, or a JSON object, gives its fields)."
     def format(self, r):
@@ -38,6 +39,7 @@ class JsonFormatter(logging.Formatter):
             except ValueError: body = {'message': msg}
         return json.dumps({'ts': datetime.fromtimestamp(r.created, timezone.utc).isoformat(), 'level': r.levelname, 'logger': r.name, **body})
 
+# %% ../nbs/05b_observe.ipynb #13394912
 def setup_logging():
     "JSON log lines for the service's loggers (`clinical_ml.serve`, `clinical_ml.access`)."
     h = logging.StreamHandler(); h.setFormatter(JsonFormatter())
@@ -46,6 +48,7 @@ def setup_logging():
 
 access = logging.getLogger('clinical_ml.access')
 
+# %% ../nbs/05b_observe.ipynb #37f78383
 def metrics_text() -> bytes:
     "The Prometheus exposition of the metrics: of every worker process when `PROMETHEUS_MULTIPROC_DIR` is set (as `clinical-ml serve --workers N` does)."
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):  # each process writes its values to files there; a scrape sums them
@@ -64,7 +67,7 @@ class LagExempt:
         with self.lock: self.n -= 1
     def __bool__(self): return self.n > 0
 
-lag_exempt = LagExempt()  # `with lag_exempt:` around a model load; `Observe` counts no lag sample taken meanwhile as late
+lag_exempt = LagExempt()  # `with lag_exempt:` around a model load; `ObserveMiddleware` counts no lag sample taken meanwhile as late
 
 # %% ../nbs/05b_observe.ipynb #6bb74c60
 log = logging.getLogger('clinical_ml.serve')
@@ -73,12 +76,12 @@ LATE_RUN = 5  # late lag samples in a row (about 150 ms of standing lateness at 
 UNSHED = ('/health', '/metrics')  # always answered: probes and scrapes must see an overloaded worker as it is
 _SHED_BODY = json.dumps({'detail': 'overloaded: this worker is at its limit of requests; retry after the Retry-After seconds'}).encode()
 
-class Observe:
+class ObserveMiddleware:
     "ASGI middleware: load shedding, request id, body size limit, metrics, one JSON access-log line per request (ids hashed, no payloads)."
     def __init__(self, app,
-                 limit: int = 20 * 2**20,  # the largest body in bytes
-                 max_inflight: int = 64,  # requests held at once; more are answered 503 + Retry-After at once
-                 max_lag_ms: float = 20,  # while the event loop has run later than this sample after sample, new requests are answered 503 + Retry-After (0: off)
+                 limit: int,  # the largest body in bytes (`Settings.max_body_bytes`)
+                 max_inflight: int,  # requests held at once; more are answered 503 + Retry-After at once (`Settings.max_inflight`)
+                 max_lag_ms: float,  # (`Settings.max_lag_ms`) while the event loop has run later than this sample after sample, new requests are answered 503 + Retry-After (0: off)
                 ):
         self.app, self.limit, self.max_inflight, self.inflight = app, limit, max_inflight, 0
         self.max_lag, self.late, self.watcher = max_lag_ms / 1000, 0, None

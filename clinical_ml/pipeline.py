@@ -24,25 +24,26 @@ def validate_file(path: str | Path,  # file or directory to check
                   target: bool = False,  # must the target column be present?
                  ) -> int:
     "Validate every record at `path` against its spec; print a summary and return the number of broken rules."
-    from clinical_ml import layout, schema
+    from clinical_ml import layout, schema, validation
     p = Path(path)
     rec = schema.load_spec(spec) if spec else (p.is_dir() and layout.read_spec(p, required=False)) or schema.load_spec('synthetic')
     n, found = 0, []
     for df in layout.read_records(p, rec):
         df = df.drop(columns=[c for c in ('units', 'history') if c in df])
-        found += schema.problems(df, rec, target=target)
+        found += validation.problems(df, rec, target=target)
         n += len(df)
-    if found: print(schema.SchemaError(found, str(path), rec.name), file=sys.stderr)
+    if found: print(validation.SchemaError(found, str(path), rec.name), file=sys.stderr)
     else: print(f'{path}: {n:,} record(s) match the patient-year schema {rec.name!r}')
     return len(found)
 
-# %% ../nbs/08_pipeline.ipynb #cd382161
+# %% ../nbs/08_pipeline.ipynb #81fcec3b
 STAGE_ENV = 'CLINICAL_ML_STAGE'  # set (to the stage's name) in a stage kernel's environment by the runner
 
 def _ipython():
     try: return get_ipython()  # noqa: F821 (defined inside IPython)
     except NameError: return None
 
+# %% ../nbs/08_pipeline.ipynb #d949109a
 def _literal_assignments(lines: list) -> bool:
     "Is this cell only assignments of literal values (a parameters cell, the notebook's or papermill's injected one)?"
     import ast
@@ -53,6 +54,7 @@ def _literal_assignments(lines: list) -> bool:
         except (ValueError, TypeError, SyntaxError, RecursionError): return False
     return bool(tree.body) and all(isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and literal(s.value) for s in tree.body)
 
+# %% ../nbs/08_pipeline.ipynb #0ce3d2ef
 def stage_cells(shell=None,  # the IPython shell (default: the running one; nothing happens outside IPython)
                 stage: str | None = None,  # run as this stage (default: $CLINICAL_ML_STAGE)
                ) -> bool:
@@ -70,18 +72,20 @@ def stage_cells(shell=None,  # the IPython shell (default: the running one; noth
     shell.input_transformers_cleanup.append(transform)
     return True
 
-# %% ../nbs/08_pipeline.ipynb #0f1eed1c
+# %% ../nbs/08_pipeline.ipynb #90dc6abf
 STAGES = {'generate': '01_generate.ipynb', 'features': '02_features.ipynb', 'train': '04_train.ipynb', 'error_analysis': '07_error_analysis.ipynb'}
 KERNEL = 'clinical-ml'  # the Jupyter kernel the stages run on: this environment's Python, registered under a stable name
 _TYPES = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'dict': dict, 'list': list}
 
 class StageFailed(RuntimeError): "A stage notebook raised; the message names the stage, the cell and the error."
 
+# %% ../nbs/08_pipeline.ipynb #ef20faca
 def _type_ok(v, t: str) -> bool:
     "Does value `v` fit papermill's inferred type name `t` of a parameter (None fits all; a bool is no number)?"
     if v is None or t not in _TYPES: return True
     return t == 'bool' if isinstance(v, bool) else isinstance(v, _TYPES[t])
 
+# %% ../nbs/08_pipeline.ipynb #04f1c74f
 def ensure_kernel(name: str = KERNEL) -> str:
     "Register this environment's Python as the Jupyter kernel `name` (inside the environment) unless it already is."
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -93,11 +97,13 @@ def ensure_kernel(name: str = KERNEL) -> str:
     install(kernel_name=name, display_name='Python (clinical-ml)', prefix=sys.prefix)
     return name
 
+# %% ../nbs/08_pipeline.ipynb #391d9065
 def declared_parameters(stage: str) -> dict:
     "The parameters a stage's notebook declares: name → papermill's description (default, inferred type, help)."
     import papermill as pm
     return pm.inspect_notebook(str(project_root() / 'nbs' / STAGES[stage]))
 
+# %% ../nbs/08_pipeline.ipynb #13426f2a
 def load_pipeline_config(path: str | Path,  # the pipeline YAML
                          profile: str | None = None,  # profile to use (default: the file's `profile`)
                         ) -> tuple[str, dict]:
@@ -131,17 +137,19 @@ def load_pipeline_config(path: str | Path,  # the pipeline YAML
     out['env'] = {k: str(v) for k, v in env.items()}
     return name, out
 
-# %% ../nbs/08_pipeline.ipynb #a0fcec00
+# %% ../nbs/08_pipeline.ipynb #ed295586
 def _sha(*parts) -> str:
     import hashlib
     h = hashlib.sha256()
     for p in parts: h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/08_pipeline.ipynb #c62d4e67
 def _package_dir() -> Path:
     import clinical_ml
     return Path(clinical_ml.__file__).parent
 
+# %% ../nbs/08_pipeline.ipynb #d34d0eae
 def _imported(source: str) -> set:
     "The `clinical_ml` modules a piece of Python source imports (any form: `from clinical_ml.x import`, `from clinical_ml import x`, relative)."
     import ast
@@ -155,6 +163,7 @@ def _imported(source: str) -> set:
             out |= {parts[0]} if parts and parts[0] else {a.name for a in node.names}
     return out
 
+# %% ../nbs/08_pipeline.ipynb #8e98b692
 def stage_modules(stage: str) -> list:
     "The library modules a stage runs: those its `# stage` cells import, and those they import, transitively."
     pkg, nb = _package_dir(), json.loads((project_root() / 'nbs' / STAGES[stage]).read_text())
@@ -166,6 +175,7 @@ def stage_modules(stage: str) -> list:
         seen.add(m); todo |= _imported((pkg / f'{m}.py').read_text())
     return sorted(seen)
 
+# %% ../nbs/08_pipeline.ipynb #def43e48
 def stage_inputs(stage: str,  # a stage of `STAGES`
                  params: dict,  # its parameters, as the runner passes them
                  upstream: str = '',  # the hash of the stage before it
@@ -179,6 +189,7 @@ def stage_inputs(stage: str,  # a stage of `STAGES`
     for m in stage_modules(stage): out[f'code:{m}'] = _sha((pkg / f'{m}.py').read_bytes())
     return out
 
+# %% ../nbs/08_pipeline.ipynb #906ec0cb
 def _wired(out: Path, tracking: str, data: str | None = None) -> dict:
     "The parameters the runner sets: where each stage reads and writes inside the run directory (features read `data` when given)."
     from clinical_ml.layout import run_dirs
@@ -188,6 +199,7 @@ def _wired(out: Path, tracking: str, data: str | None = None) -> dict:
             'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking, run_stage=True),
             'error_analysis': dict(model_dir=str(d['model']), features_dir=str(d['features']), output=str(d['report']), run_stage=True)}
 
+# %% ../nbs/08_pipeline.ipynb #721fdc05
 def data_hash(data: str | Path  # a data directory with its spec beside it
              ) -> str:
     "A hash of a data directory's spec and of every file's name, size and modification time (what a resume compares)."
@@ -197,6 +209,7 @@ def data_hash(data: str | Path  # a data directory with its spec beside it
     files = sorted((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in root.rglob('*') if f.is_file())
     return _sha(files)
 
+# %% ../nbs/08_pipeline.ipynb #f942bd9e
 def _outputs_exist(stage: str, params: dict) -> bool:
     from clinical_ml import layout as L
     d = Path(params['output_dir' if stage == 'generate' else 'output'])
@@ -204,6 +217,7 @@ def _outputs_exist(stage: str, params: dict) -> bool:
              'error_analysis': [L.REPORT_HTML, L.REPORT_MD, L.REPORT_JSON]}[stage]
     return all((d / f).exists() for f in files)
 
+# %% ../nbs/08_pipeline.ipynb #48c9178c
 def run_pipeline(config: str | Path = 'config/pipeline.yaml',  # the pipeline YAML
                  output: str | Path = 'runs/default',  # the run directory, e.g. runs/NAME
                  profile: str | None = None,  # profile (default: the file's)
@@ -251,7 +265,7 @@ def run_pipeline(config: str | Path = 'config/pipeline.yaml',  # the pipeline YA
         upstream = h
     return _finish(out, wired, tracking, done)
 
-# %% ../nbs/08_pipeline.ipynb #ca391d20
+# %% ../nbs/08_pipeline.ipynb #988fed7d
 def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
     "Log the executed notebooks and the report to the training run; print the summary."
     from clinical_ml.registry import log_to_run
@@ -271,6 +285,7 @@ def _finish(out: Path, wired: dict, tracking: str, done: dict) -> dict:
     L.write_json(out / L.RUN_SUMMARY, summary)
     return summary
 
+# %% ../nbs/08_pipeline.ipynb #07e792fa
 def print_summary(s: dict):
     "The run's summary, for people."
     o = s['oracle']

@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import layout
-from .model import ClinicalModel, PyfuncModel, load_model, signature
+import joblib
+import mlflow.pyfunc
+
+from . import layout, schema
+from .model import ClinicalModel, load_model, plain_values
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'flat', 'experiment', 'log_run', 'promote', 'log_to_run', 'log_model_dir',
-           'register_update', 'load_registered', 'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'PyfuncModel', 'signature', 'flat', 'experiment', 'log_run', 'promote',
+           'log_to_run', 'log_model_dir', 'register_update', 'load_registered', 'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -27,7 +30,34 @@ def tracking_uri(cfg: dict | None = None  # a training config (its `mlflow.track
     return ((cfg or {}).get('mlflow') or {}).get('tracking_uri') or os.environ.get('MLFLOW_TRACKING_URI') \
         or f"sqlite:///{layout.project_root() / 'mlflow.db'}"
 
-# %% ../nbs/03e_registry.ipynb #ce398f61
+# %% ../nbs/03e_registry.ipynb #20983c53
+def _categorical_columns(record: schema.Spec) -> list:
+    "Input columns that pandas may hand over as categories: the hive partition `year` and the dictionary-encoded ones."
+    return ['year'] + [n for n, c in record.cols.items() if c.kind in ('category', 'unit') and c.role != 'target']
+
+
+# %% ../nbs/03e_registry.ipynb #0182bb44
+class PyfuncModel(mlflow.pyfunc.PythonModel):
+    "MLflow pyfunc around `ClinicalModel`: raw patient-year rows in, probability and prediction out."
+    def load_context(self, context): self.model = joblib.load(context.artifacts['model'])
+    def predict(self, context, model_input, params=None): return self.model.predict_raw(plain_values(pd.DataFrame(model_input)))
+
+
+# %% ../nbs/03e_registry.ipynb #1e3b9b0b
+def signature(record: schema.Spec  # the data set's spec the model was trained on
+             ):
+    "The pyfunc's signature, from the record's spec: optional columns are optional, nullable integers are doubles, categorical ones any type."
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+    kind = {'id': 'string', 'code': 'string', 'codes': 'string', 'category': 'string', 'unit': 'string', 'float': 'double', 'bool': 'boolean'}
+    cats = set(_categorical_columns(record))
+    cols = [ColSpec(AnyType() if n in cats else kind.get(c.kind, 'long' if not c.nullable else 'double'), n, required=not c.nullable)
+            for n, c in record.cols.items() if c.role != 'target']
+    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec('double', 'probability'), ColSpec('long', 'prediction')]))
+
+
+# %% ../nbs/03e_registry.ipynb #b0a0cb42
 def flat(d: dict, prefix: str = '') -> dict:
     "A nested mapping as {'dotted.key': value}."
     out = {}
@@ -36,6 +66,7 @@ def flat(d: dict, prefix: str = '') -> dict:
         else: out[f'{prefix}{k}'] = v
     return out
 
+# %% ../nbs/03e_registry.ipynb #1da20bf2
 def experiment(name: str,  # the MLflow experiment
                uri: str,  # the tracking URI
               ) -> str:
@@ -47,6 +78,7 @@ def experiment(name: str,  # the MLflow experiment
         mlflow.create_experiment(name, artifact_location=loc)
     return mlflow.set_experiment(name).experiment_id
 
+# %% ../nbs/03e_registry.ipynb #17ec17f0
 def log_run(model: ClinicalModel,  # the trained model
             report: dict,  # the training report
             cfg: dict,  # the training config
@@ -88,6 +120,7 @@ def log_run(model: ClinicalModel,  # the trained model
                    champion=promote(mcfg['model_name'], mv, report['test']['roc_auc']['value'], record.fingerprint))
     return out
 
+# %% ../nbs/03e_registry.ipynb #05d695ef
 def promote(name: str,  # registered model name
             mv,  # the new model version
             auc: float,  # its test ROC-AUC
@@ -163,7 +196,7 @@ def register_update(model: ClinicalModel,  # the updated model (its `info['linea
     log.info('registered the update as %s version %s (lineage: %s); the champion alias is unchanged', name, mv.version, lineage)
     return dict(run_id=run.info.run_id, model_uri=info.model_uri, tracking_uri=uri, registered_version=int(mv.version), registered_uri=f'models:/{name}/{mv.version}')
 
-# %% ../nbs/03e_registry.ipynb #00cc70c1
+# %% ../nbs/03e_registry.ipynb #0f8e60dc
 def load_registered(uri: str  # an MLflow model URI
                    ) -> tuple[ClinicalModel, str, str, str]:
     "(model, name, version, source URI) of an MLflow model URI; an alias is resolved to its version."
@@ -178,6 +211,7 @@ def load_registered(uri: str  # an MLflow model URI
     m = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
     return m, uri.split('/')[1] if uri.startswith('models:/') else 'mlflow', version, uri
 
+# %% ../nbs/03e_registry.ipynb #21c55cca
 def load_any(uri: str | None = None,  # an MLflow model URI
              directory: str | None = None,  # or a model directory (wins when both are given)
             ) -> tuple[ClinicalModel, str, str, str]:

@@ -4,21 +4,20 @@
 
 # %% ../nbs/00_schema.ipynb #6fcef0d8
 from __future__ import annotations
-import functools, hashlib, json, math, operator, re
+import functools, hashlib, math, re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # %% auto #0
 __all__ = ['KINDS', 'USES', 'KEY', 'TARGET', 'SPECS_DIR', 'SPEC_FILE', 'Column', 'Codes', 'Derived', 'Slice', 'Visits', 'Events',
            'Target', 'Spec', 'shipped_specs', 'SpecError', 'load_spec', 'spec_yaml', 'dump_spec', 'dtype', 'dtypes',
-           'arrow_type', 'convert', 'in_range', 'range_message', 'isin', 'canonical_values', 'to_canonical',
-           'mask_out_of_range', 'code_regex', 'problems', 'SchemaError', 'validate', 'example_rows', 'record_model',
-           'category_codes', 'record_arrays', 'same_spec']
+           'arrow_type', 'convert', 'fmt_number', 'in_range', 'range_message', 'isin', 'canonical_values',
+           'to_canonical', 'mask_out_of_range', 'example_rows', 'same_spec']
 
 # %% ../nbs/00_schema.ipynb #a6391579
 KINDS = ('id', 'int', 'float', 'bool', 'category', 'unit', 'code', 'codes')  # the kinds of column a record may hold
@@ -117,7 +116,7 @@ class Slice(BaseModel):
             raise ValueError(f'{self.name}: {len(self.bins) - 1} bins but {len(self.labels)} labels')
         return self
 
-# %% ../nbs/00_schema.ipynb #8cbdfe79
+# %% ../nbs/00_schema.ipynb #a477e7ec
 class Visits(BaseModel):
     "How `clinical-ml import visits` reads a wide visit table (one row per contact: patient, date, measurements)."
     model_config = ConfigDict(extra='forbid')
@@ -134,6 +133,7 @@ class Visits(BaseModel):
     competing: list[str] = []  # `status` values of a competing event that ends follow-up (e.g. a transplant before death)
     horizon: int = Field(1, ge=0)  # an outcome in a year without a contact counts for the last contact year at most this many years before
 
+# %% ../nbs/00_schema.ipynb #c31ee9ac
 class Events(BaseModel):
     "How `clinical-ml import meds` (and `import omop`) reads a MEDS event stream (`subject_id, time, code, numeric_value`)."
     model_config = ConfigDict(extra='forbid')
@@ -232,13 +232,15 @@ def shipped_specs() -> list:
     "Names of the specs the package ships."
     return sorted(f.stem for f in SPECS_DIR.glob('*.yaml'))
 
-# %% ../nbs/00_schema.ipynb #5074ae99
+# %% ../nbs/00_schema.ipynb #b83a36f1
 class SpecError(ValueError):
     "A data set spec that cannot be used; the message names the file and every bad key."
 
+# %% ../nbs/00_schema.ipynb #d78a7e59
 def _spec_errors(e: ValidationError) -> str:
     return '\n  '.join(f"{'.'.join(map(str, x['loc'])) or '(top)'}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())
 
+# %% ../nbs/00_schema.ipynb #8f253ad4
 @functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float) -> Spec:
     try: d = yaml.safe_load(Path(path).read_text())
@@ -247,6 +249,7 @@ def _load(path: str, mtime: float) -> Spec:
     try: return Spec.model_validate(d)
     except ValidationError as e: raise SpecError(f'{path}: not a valid data set spec:\n  {_spec_errors(e)}') from None
 
+# %% ../nbs/00_schema.ipynb #82834525
 def load_spec(spec: str | Path | Spec  # a YAML file, a directory holding one (`_dataset.yaml`), the name of a shipped spec, or a `Spec`
              ) -> Spec:
     "The data set spec at `spec`, checked; a `SpecError` naming the file and each bad key."
@@ -279,11 +282,12 @@ def dump_spec(spec: Spec,  # the spec to write
     finally: tmp.unlink(missing_ok=True)
     return p
 
-# %% ../nbs/00_schema.ipynb #3a36a36b
+# %% ../nbs/00_schema.ipynb #932bd5a6
 def _int_bits(c: Column) -> int:
     "16 when the column's range fits in int16, else 32."
     return 16 if c.lo is not None and c.hi is not None and -2**15 <= c.lo and c.hi < 2**15 else 32
 
+# %% ../nbs/00_schema.ipynb #2eb7dd1b
 def dtype(c: Column  # the column
          ):
     "The pandas dtype a column is stored as."
@@ -295,6 +299,7 @@ def dtype(c: Column  # the column
     if c.kind in ('category', 'unit'): return pd.CategoricalDtype(list(c.categories))
     return 'string'
 
+# %% ../nbs/00_schema.ipynb #ecd8015e
 def dtypes(spec: Spec,  # the data set's spec
            target: bool = True,  # include the target column?
           ) -> dict:
@@ -325,9 +330,10 @@ def convert(c: Column,  # the column
         return c.units[u]
     return values * (factor(unit) / factor(to))
 
-# %% ../nbs/00_schema.ipynb #d133c4a6
-def _fmt(x): return f'{x:g}' if isinstance(x, (int, float, np.floating, np.integer)) else repr(x)
+# %% ../nbs/00_schema.ipynb #8d60178d
+def fmt_number(x): "A value as the messages write it: a number as `%g`, anything else as its repr."; return f'{x:g}' if isinstance(x, (int, float, np.floating, np.integer)) else repr(x)
 
+# %% ../nbs/00_schema.ipynb #02e20cdc
 def in_range(c: Column,  # the column
              canonical,  # scalar or array, already in the canonical unit
             ):
@@ -348,7 +354,7 @@ def range_message(c: Column,  # the column
                  ) -> str:
     "Explain why `value` in `unit` is not valid for column `c`."
     u = unit or c.unit
-    msg = f'{c.name}: {_fmt(value)}{" " + u if u else ""} is outside the valid range {_fmt(c.lo)}–{_fmt(c.hi)} {c.unit or ""}'.rstrip()
+    msg = f'{c.name}: {fmt_number(value)}{" " + u if u else ""} is outside the valid range {fmt_number(c.lo)}–{fmt_number(c.hi)} {c.unit or ""}'.rstrip()
     fits = [o for o in [c.unit, *c.units] if o != u and in_range(c, convert(c, value, o))]
     return msg + (f' (it would be valid in {fits[0]}: is the unit wrong?)' if fits else '')
 
@@ -402,194 +408,12 @@ def mask_out_of_range(df: pd.DataFrame,  # patient-year rows in canonical units
             df[c.name] = df[c.name].mask(bad)
     return df, counts
 
-# %% ../nbs/00_schema.ipynb #ba7069d2
-def _kind_ok(c: Column, s: pd.Series) -> bool:
-    "Does the dtype of `s` fit the kind of column `c`?"
-    t = s.dtype
-    if len(s) and s.isna().all(): return True  # an all-missing column (e.g. NaN from JSON) has no values to mistype
-    if c.kind == 'bool' and t == object: return pd.api.types.infer_dtype(s, skipna=True) in ('boolean', 'empty')  # True/False/None
-    if c.kind in ('int', 'float') and isinstance(t, pd.CategoricalDtype):  # e.g. `year` read from year=YYYY directories
-        return pd.api.types.is_integer_dtype(t.categories.dtype) or (c.kind == 'float' and pd.api.types.is_float_dtype(t.categories.dtype))
-    if c.kind in ('int', 'float', 'bool'):
-        if isinstance(t, pd.CategoricalDtype) or not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)): return False
-        if pd.api.types.is_bool_dtype(t): return c.kind == 'bool'
-        v = s.dropna().to_numpy(dtype='float64')
-        if c.kind == 'int': return t.kind in 'iu' or bool(np.all(np.isnan(v) | (v == np.round(v))))
-        if c.kind == 'bool': return bool(np.isin(v, [0, 1]).all())
-        return True
-    if isinstance(t, pd.CategoricalDtype): return pd.api.types.infer_dtype(t.categories, skipna=True) in ('string', 'empty')
-    return pd.api.types.infer_dtype(s, skipna=True) in ('string', 'empty')
-
-def _required(spec: Spec, target: bool):
-    "Columns a frame must have: the key, the non-nullable columns and, when asked, the target."
-    return [n for n, c in spec.cols.items() if c.role == 'key' or (not c.nullable and c.role != 'target') or (target and c.role == 'target')]
-
-# %% ../nbs/00_schema.ipynb #e52836fd
-def _bad_rows(name, s, mask, rule, show=None, limit=5):
-    "One problem record: the column, the rule, how many rows break it and the first few."
-    idx = s.index[mask]
-    shown = (show if show is not None else s)[mask].head(limit)
-    return dict(column=name, rule=rule, n=int(mask.sum()),
-                rows=[(i, v) for i, v in zip(idx[:limit].tolist(), shown.tolist())])
-
-@functools.lru_cache(maxsize=256)
-def code_regex(pattern: Optional[str],  # a column's `pattern` (one code); None: any text without commas
-               many: bool = False,  # a comma-separated list (empty: none) instead of one code
-              ) -> re.Pattern:
-    "The compiled rule of a code column's values."
-    one = pattern or r'[^,]+'
-    return re.compile(f'^(?:{one}(?:,(?:{one}))*)?$' if many else f'^(?:{one})$')
-
-def _check_column(c: Column, df: pd.DataFrame, spec: Spec):
-    "Problems of one present column whose dtype fits its kind."
-    s, out = df[c.name], []
-    na = s.isna().to_numpy()
-    if not c.nullable and na.any(): out.append(_bad_rows(c.name, s, na, 'missing values in a required column'))
-    if c.kind in ('int', 'float', 'bool') and (c.lo is not None or c.hi is not None):
-        bad = ~in_range(c, canonical_values(c, df))
-        if bad.any():
-            units = df[c.unit_column].astype('object') if c.unit_column in df else None
-            show = s.astype('object') if units is None else s.astype('object').astype(str) + ' ' + units.fillna(c.unit).astype(str)
-            out.append(_bad_rows(c.name, s, bad, f'outside {_fmt(c.lo)}–{_fmt(c.hi)} {c.unit or ""}'.rstrip(), show))
-    if c.kind in ('category', 'unit'):
-        bad = ~na & ~isin(s, c.categories)
-        if bad.any(): out.append(_bad_rows(c.name, s, bad, f'not one of {list(c.categories)}'))
-    if c.kind in ('code', 'codes'):
-        rx = code_regex(c.pattern, c.kind == 'codes')
-        bad = (~s.isna() & ~s.astype('string').str.fullmatch(rx.pattern[1:-1]).fillna(True)).to_numpy(dtype=bool)
-        if bad.any(): out.append(_bad_rows(c.name, s, bad, f'not {spec.codes.shape} code(s)' + (f' (e.g. {spec.codes.example})' if spec.codes.example else '')))
-    return out
-
-# %% ../nbs/00_schema.ipynb #637e8fcb
-def problems(df: pd.DataFrame,  # patient-year rows
-             spec: Spec,  # the data set's spec
-             target: bool = False,  # must the target column be present?
-             extra: bool = False,  # allow columns the spec does not know?
-            ) -> list[dict]:
-    "Every broken rule of `spec` in `df`: column, rule, number of rows and the first offending (row, value) pairs."
-    out = [dict(column=n, rule='required column is missing', n=len(df), rows=[]) for n in _required(spec, target) if n not in df]
-    if not extra: out += [dict(column=n, rule=f'column is not in the spec {spec.name!r}', n=len(df), rows=[]) for n in df if n not in spec.cols]
-    for c in spec.cols.values():
-        if c.name not in df: continue
-        if not _kind_ok(c, df[c.name]): out.append(dict(column=c.name, rule=f'dtype {df[c.name].dtype} does not fit a {c.kind} column', n=len(df), rows=[]))
-        else: out += _check_column(c, df, spec)
-    if all(k in df for k in KEY):
-        dup = df.duplicated(list(KEY), keep=False).to_numpy()
-        if dup.any(): out.append(_bad_rows('patient_id, year', df['patient_id'].astype(str) + '/' + df['year'].astype(str), dup, 'duplicate key'))
-    return out
-
-# %% ../nbs/00_schema.ipynb #67e6b755
-class SchemaError(ValueError):
-    "A frame or payload broke the rules of its spec; `.problems` holds the details."
-    def __init__(self, problems: list, source: str = 'frame', spec: str = ''):
-        self.problems = problems
-        lines = [f"{p['column']}: {p['rule']} ({p['n']} row{'s' if p['n'] != 1 else ''})" +
-                 (': ' + ', '.join(f'row {i}: {v!r}' for i, v in p['rows']) if p['rows'] else '') for p in problems]
-        super().__init__(f'{source} does not match the patient-year schema{f" {spec!r}" if spec else ""}:\n  ' + '\n  '.join(lines))
-
-# %% ../nbs/00_schema.ipynb #21b3454c
-def validate(df: pd.DataFrame,  # patient-year rows
-             spec: Spec,  # the data set's spec
-             target: bool = False,  # must the target column be present?
-             extra: bool = False,  # allow columns the spec does not know?
-             source: str = 'frame',  # name of the data in error messages, e.g. a file path
-            ) -> pd.DataFrame:
-    "Return `df` unchanged if it follows `spec`, else raise `SchemaError` naming each column and its first bad rows."
-    ps = problems(df, spec, target=target, extra=extra)
-    if ps: raise SchemaError(ps, source, spec.name)
-    return df
-
 # %% ../nbs/00_schema.ipynb #0a6e449c
 def example_rows(spec: Spec  # the data set's spec
                 ) -> pd.DataFrame:
     "The spec's example records (one patient's years; in mixed units where the spec has several) as a frame (for docs and tests)."
     if not spec.examples: raise ValueError(f'spec {spec.name!r} has no examples')
     return pd.DataFrame(spec.examples)
-
-# %% ../nbs/00_schema.ipynb #caa7a767
-def _annotation(c: Column):
-    "The pydantic type and `Field` of one column."
-    t = {'id': str, 'int': int, 'float': float, 'bool': bool, 'code': str, 'codes': str}.get(c.kind)
-    if c.kind in ('category', 'unit'): t = Literal[c.categories]
-    kw = dict(description=c.doc + (f' ({c.unit})' if c.unit else ''))
-    if c.kind in ('int', 'float') and not c.units: kw.update(ge=c.lo, le=c.hi)
-    if c.kind in ('code', 'codes'): kw.update(pattern=code_regex(c.pattern, c.kind == 'codes').pattern)
-    if c.kind == 'id': kw.update(min_length=1, max_length=64)
-    if c.nullable: return Optional[t], Field(None, **kw)
-    return t, Field(..., **kw)
-
-class _Record(BaseModel):
-    "Base of the payload models: strict about unknown fields and non-finite numbers; converts units."
-    model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
-    spec_: ClassVar[Any] = None  # the `Spec` the model was made from
-    units: Optional[dict[str, str]] = Field(None, description='Units of fields not in their canonical unit, e.g. {"glucose": "mmol/L"}')
-
-    @model_validator(mode='after')
-    def _canonical_units(self):
-        spec, units, fields = self.spec_, self.units or {}, type(self).model_fields
-        for n, u in units.items():
-            if n not in spec.cols or not spec.cols[n].units: raise ValueError(f'units: {n!r} is not a field with alternative units')
-        for c in spec.with_units:  # a handful: this runs on every request
-            if c.name not in fields: continue
-            v, u = getattr(self, c.name), units.get(c.name) or getattr(self, c.unit_column, None) or c.unit
-            if u != c.unit and u not in c.units: raise ValueError(f'{c.name}: unknown unit {u!r}; expected one of {[c.unit, *c.units]}')
-            if v is None: continue
-            cv = float(v) if u == c.unit else float(convert(c, v, u))
-            if not in_range(c, cv): raise ValueError(range_message(c, v, u))
-            object.__setattr__(self, c.name, cv)
-            if c.unit_column in fields: object.__setattr__(self, c.unit_column, c.unit)
-        object.__setattr__(self, 'units', None)
-        return self
-
-# %% ../nbs/00_schema.ipynb #b4739db2
-_MODELS = {}  # (spec fingerprint, name, target) → the model class: made once per spec
-
-def record_model(spec: Spec,  # the data set's spec
-                 name: str = 'PatientYear',  # class name
-                 target: bool = False,  # include the (optional) target field?
-                ) -> type[BaseModel]:
-    "A pydantic model of one patient-year record of `spec` (made once per spec, then reused)."
-    k = (spec.fingerprint, name, target)
-    if k not in _MODELS:
-        fields = {n: _annotation(c) for n, c in spec.cols.items() if target or c.role != 'target'}
-        ex = {k: v for k, v in spec.example.items() if k in fields}
-        cfg = ConfigDict(**_Record.model_config, **({'json_schema_extra': {'examples': [ex]}} if ex else {}))
-        base = type(f'_{name}Base', (_Record,), {'spec_': spec, 'model_config': cfg, '__annotations__': {'spec_': ClassVar[Any]}})
-        doc = f'One patient-year record of the data set {spec.name!r}, as the API accepts it.'
-        _MODELS[k] = create_model(name, __base__=base, __doc__=doc, **fields)
-    return _MODELS[k]
-
-# %% ../nbs/00_schema.ipynb #957868f9
-def category_codes(c: Column,  # a categorical column
-                   values,  # its values (strings or None)
-                  ) -> np.ndarray:
-    "Position of each value in the column's `categories` (−1: missing); a value outside them raises, naming the column."
-    index = {v: i for i, v in enumerate(c.categories)}
-    try: return np.array([-1 if v is None else index[v] for v in values], np.int8)
-    except KeyError as e: raise ValueError(f'{c.name}: {e.args[0]!r} is not one of {list(c.categories)}') from None
-
-# %% ../nbs/00_schema.ipynb #93725320
-def record_arrays(records: list,  # dicts of canonical, valid values (e.g. a record model's `model_dump()`)
-                  spec: Spec,  # the data set's spec
-                  columns: list | None = None,  # the columns to give, missing where a record has no value (default: those present)
-                 ) -> dict:
-    "One typed array per column of the spec: float32, int8 category codes, or strings."
-    cols = spec.cols
-    names = [n for n in cols if any(n in r for r in records)] if columns is None else list(columns)
-    num = [n for n in names if n != 'year' and cols[n].kind in ('int', 'float', 'bool')]
-    rest = [n for n in names if n not in num]
-    def rows(keys):  # each record's values of `keys`, as a tuple
-        if len(keys) < 2: return [tuple(r.get(k) for k in keys) for r in records]
-        try: return list(map(operator.itemgetter(*keys), records))  # one C call per record, when it has every key
-        except KeyError: return [tuple(r.get(k) for k in keys) for r in records]
-    with np.errstate(invalid='ignore'):  # all numbers in one conversion, None → NaN
-        M = np.array(rows(num), np.float64).reshape(len(records), len(num)).astype(np.float32).T
-    out = dict(zip(num, M))
-    for n, vals in zip(rest, zip(*rows(rest)) if records else [()] * len(rest)):
-        if n == 'year': out[n] = np.array(vals, np.int32)
-        elif cols[n].kind in ('category', 'unit'): out[n] = category_codes(cols[n], vals)
-        else: out[n] = np.array(vals, object)
-    return {n: out[n] for n in names}
 
 # %% ../nbs/00_schema.ipynb #d4ceca44
 def same_spec(expected: Spec,  # the spec a model (or a stage) was built on

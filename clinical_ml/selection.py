@@ -5,33 +5,31 @@
 # %% ../nbs/04c_selection.ipynb #7065b3ed
 from __future__ import annotations
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from . import layout
 from .estimators import model_pipeline
 
 # %% auto #0
-__all__ = ['budget_rows', 'select_features', 'check_leakage']
+__all__ = ['row_bytes', 'budget_rows', 'select_features', 'check_leakage']
 
-# %% ../nbs/04c_selection.ipynb #0da26be4
-def _bytes_per_row(fdir: Path, cols: list) -> float:
+# %% ../nbs/04c_selection.ipynb #4d6b988e
+def row_bytes(schema,  # the features' Parquet schema (`layout.stored_schema`)
+              cols: list,  # the columns held
+             ) -> float:
     "Bytes a row of `cols` takes in memory, from the Parquet column types."
-    import pyarrow.parquet as pq
-    sch = pq.read_schema(layout.parts(fdir)[0])
     size = {'float': 4, 'uint8': 1, 'int8': 1, 'int16': 2, 'dictionary': 1, 'bool': 1}
-    return sum(next((v for k, v in size.items() if str(sch.field(c).type).startswith(k)), 8) for c in cols)
+    return sum(next((v for k, v in size.items() if str(schema.field(c).type).startswith(k)), 8) for c in cols)
 
 # %% ../nbs/04c_selection.ipynb #303e5ce0
-def budget_rows(fdir: Path,  # a features directory
+def budget_rows(schema,  # the features' Parquet schema (`layout.stored_schema`)
                 cols: list,  # the columns to hold
                 memory_mb: float,  # `processing.memory_budget_mb`
                ) -> int:
     "Rows of `cols` that fit the memory budget, with a working factor of 4 (encoding, the booster's own copy)."
-    return int(memory_mb * 2**20 / (4 * _bytes_per_row(fdir, cols)))
+    return int(memory_mb * 2**20 / (4 * row_bytes(schema, cols)))
 
 # %% ../nbs/04c_selection.ipynb #30a3c81e
 def _lgb_fit_auc(Xtr, ytr, Xva, yva, cat_cols, num_cols, seed):

@@ -24,7 +24,7 @@ def patient_uniform(patient_id,  # patient ids (array-like of str)
     h = pd.util.hash_array(np.asarray(patient_id, dtype=object), hash_key=f'{seed % 10**16:016d}')
     return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
 
-# %% ../nbs/03_split.ipynb #181dcc98
+# %% ../nbs/03_split.ipynb #96e15920
 @dataclass
 class Split:
     "Row masks of a temporal, patient-grouped split."
@@ -32,6 +32,7 @@ class Split:
     test: np.ndarray  # the held-out future rows of unseen patients
     folds: list  # (train mask, validation mask) per fold, over all rows
 
+# %% ../nbs/03_split.ipynb #4282129f
 def make_split(df: pd.DataFrame,  # rows with `patient_id` and `year`
                test_years: int = 1,  # latest years held out for the test
                test_size: float = 0.2,  # share of patients held out for the test
@@ -55,9 +56,12 @@ def make_split(df: pd.DataFrame,  # rows with `patient_id` and `year`
         folds.append((pool & (year <= v - gap - 1) & (group != i), pool & (year == v) & (group == i)))
     return Split(pool, test, folds)
 
-# %% ../nbs/03_split.ipynb #847b1d5a
-def _years(s) -> np.ndarray: return pd.to_numeric(pd.Series(s)).astype('Float64').to_numpy(float, na_value=np.nan)
+# %% ../nbs/03_split.ipynb #da095c67
+def _years(s) -> np.ndarray:
+    "Years as floats, missing ones NaN (from numbers, nullable integers or None)."
+    return pd.to_numeric(pd.Series(s)).astype('Float64').to_numpy(float, na_value=np.nan)
 
+# %% ../nbs/03_split.ipynb #eb62bd29
 def in_window(recorded_year, year,  # each row's recorded diagnosis year (missing: none) and its year
               tolerance: int = 1,  # years after the row's year within which the recording counts
              ) -> np.ndarray:
@@ -65,6 +69,7 @@ def in_window(recorded_year, year,  # each row's recorded diagnosis year (missin
     rec, y = _years(recorded_year), np.asarray(year, float)
     return ((rec >= y) & (rec <= y + tolerance)).astype(np.int8)
 
+# %% ../nbs/03_split.ipynb #1b4eae8b
 def window_labels(df: pd.DataFrame,  # rows with `patient_id`, `year` and `target`
                   tolerance: int = 1,  # years after a row within which a recorded diagnosis counts
                  ) -> np.ndarray:
@@ -84,9 +89,10 @@ def truth_labels(rows: pd.DataFrame,  # rows with `year`, `target` and the oracl
     return {'recorded': rows['target'].to_numpy(np.int8), 'window': in_window(rows['recorded_year'], year, tolerance),
             'onset': (_years(rows['onset_year']) <= year).astype(np.int8)}
 
-# %% ../nbs/03_split.ipynb #3c669c0f
+# %% ../nbs/03_split.ipynb #e30e6e59
 STRATEGIES = ('exact', 'window', 'backdated', 'drop_ambiguous', 'soft')
 
+# %% ../nbs/03_split.ipynb #56b61d8a
 def _order(patient_id, year):
     "Row order by (patient, year), each row's index within its patient, the patients' first rows, and the row → patient map."
     pid = pd.factorize(np.asarray(patient_id, dtype=object))[0]
@@ -96,10 +102,12 @@ def _order(patient_id, year):
     g = np.cumsum(np.r_[True, p[1:] != p[:-1]]) - 1
     return o, np.arange(len(o)) - first[g], first, g
 
+# %% ../nbs/03_split.ipynb #ca3aa82c
 def _within(x, first, g):
     "Cumulative sum of x within each patient (rows in patient order)."
     c = np.cumsum(x); return c - np.r_[0.0, c][first][g]
 
+# %% ../nbs/03_split.ipynb #bf99f7c5
 class OnsetModel:
     "Onset hazard and onset-to-recording lag distribution, estimated by EM from the recorded labels and the features alone."
     def __init__(self, max_lag: int = 2,  # longest lag considered (years)

@@ -15,11 +15,12 @@ from . import schema
 # %% auto #0
 __all__ = ['stored_columns', 'build_store', 'StoreUnavailable', 'Store']
 
-# %% ../nbs/05a_store.ipynb #7b2f4498
+# %% ../nbs/05a_store.ipynb #02ac905a
 def stored_columns(record: schema.Spec) -> list:
     "The columns a store keeps of a record: all but the label and the unit columns (values are stored canonical)."
     return [n for n, c in record.cols.items() if c.role not in ('target', 'unit')]
 
+# %% ../nbs/05a_store.ipynb #748de13d
 def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of generate), with its spec beside it
                 path: str | Path,  # the SQLite file to write
                 record: schema.Spec | None = None,  # the data's spec (default: the one beside the data)
@@ -45,8 +46,10 @@ def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of genera
     tmp.replace(path)
     return n
 
+# %% ../nbs/05a_store.ipynb #87a29482
 class StoreUnavailable(RuntimeError): "The history store cannot be read now (missing, locked or corrupt); the message names the file and the reason."
 
+# %% ../nbs/05a_store.ipynb #e78fac5c
 class Store:
     "Read-only lookups of a patient's past years in a SQLite store (one connection per thread); `StoreUnavailable` when it cannot be read."
     def __init__(self, path: str | Path,  # the SQLite file (it may appear, or be repaired, after the start)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #0a86504c
 from __future__ import annotations
-import hashlib, json, logging, os, time
+import functools, hashlib, json, logging, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import features, layout
-from .cluster import cluster_kwargs, limit_threads, using_client
+from .cluster import limit_threads, using_client
+from .featurize import features_of, read_feature_spec
 from .config import TrainingConfig, load_config
 from .champion import baselines, blend_candidates, candidate_list, choose_champion, compare_candidates, params_of, search
 from .decide import choose_calibration, choose_threshold
@@ -23,37 +24,18 @@ from . import tripod
 from .model import ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed, fit_mode, training_cluster
 from .registry import log_run
-from .selection import budget_rows, check_leakage, select_features, _bytes_per_row
+from .selection import budget_rows, check_leakage, row_bytes, select_features
 from .split import SMALL, OnsetModel, Split, grouped_folds, patient_sample, small_split, strategy_labels, truth_labels, window_labels
 from .strategies import compare_strategies, fit_onset, strategy_rows
 
 # %% auto #0
-__all__ = ['log', 'KEY_COLS', 'features_dir', 'Run', 'read_keys', 'split_rows', 'describe_rows', 'choose_columns', 'Plan',
-           'plan_fit', 'Rows', 'search_folds', 'run_search', 'pick_champion', 'calibrate_and_threshold', 'fit_final',
-           'evaluate_test', 'compare_label_strategies', 'train']
+__all__ = ['log', 'KEY_COLS', 'Run', 'read_keys', 'split_rows', 'describe_rows', 'choose_columns', 'Plan', 'plan_fit', 'Rows',
+           'search_folds', 'run_search', 'pick_champion', 'calibrate_and_threshold', 'fit_final', 'evaluate_test',
+           'compare_label_strategies', 'train']
 
 # %% ../nbs/04_train.ipynb #fb681ec3
 log = logging.getLogger('clinical_ml.train')
 KEY_COLS = ['patient_id', 'year', 'target']
-
-# %% ../nbs/04_train.ipynb #7a6041f7
-def features_dir(data: str | Path,  # raw data, or a features directory
-                 output: str | Path,  # the training output (raw data's features go to OUTPUT/features)
-                 client=None,  # a Dask client for computing features
-                 scheduler: str | None = None,  # else an existing scheduler (or $DASK_SCHEDULER_ADDRESS)
-                 dask_config: dict | None = None,  # else a local cluster of this size (`processing.dask_config`)
-                ) -> Path:
-    "A features directory for `data`: itself if it is one, else features computed into OUTPUT/features."
-    data, output = Path(data), Path(output)
-    if not data.exists(): raise FileNotFoundError(f'{data}: no such file or directory')
-    if (data / layout.SPEC).exists(): return data
-    out = output / 'features'
-    if (out / layout.SUMMARY).exists() and layout.data_source(out) == data:
-        log.info('reusing features in %s', out); return out
-    log.info('computing features of %s into %s', data, out)
-    with using_client(client, scheduler, **cluster_kwargs(dask_config)) as client:
-        features.compute_features(data, out, overwrite=True, client=client)
-    return out
 
 # %% ../nbs/04_train.ipynb #99abd89c
 @dataclass
@@ -71,6 +53,10 @@ class Run:
     def y(self) -> np.ndarray: return self.keys['target'].to_numpy()
     @property
     def seed(self) -> int: return self.cfg.seed
+    @functools.cached_property
+    def schema(self):
+        "The features' Arrow schema, read once (`layout.stored_schema`)."
+        return layout.stored_schema(self.fdir)
 
     def lap(self, name: str):
         "Record the seconds since the last lap as step `name`."
@@ -122,7 +108,7 @@ def choose_columns(run: Run,  # the training so far
                   ) -> list:
     "The selected columns, chosen on a patient sample of the pool within the memory budget after the leakage guard; the selection's report."
     all_cols = [c for c in layout.stored_columns(run.fdir) if c not in KEY_COLS]
-    mask = patient_sample(run.keys['patient_id'], pool, budget_rows(run.fdir, all_cols, run.cfg.processing.memory_budget_mb), run.seed)
+    mask = patient_sample(run.keys['patient_id'], pool, budget_rows(run.schema, all_cols, run.cfg.processing.memory_budget_mb), run.seed)
     Xs, ys = layout.read_columns(run.fdir, all_cols, mask), run.y[mask]
     years = run.keys['year'].to_numpy()[mask]
     valid = years >= np.sort(years)[int(0.8 * mask.sum())]  # the latest fifth of the sample's rows validate the selection
@@ -149,8 +135,8 @@ def plan_fit(run: Run,  # the training so far
              scheduler: str | None = None,  # a scheduler given (else $DASK_SCHEDULER_ADDRESS)
             ) -> Plan:
     "The search's sample and where the final fit runs; a distributed fit narrows `run.cfg.hpo.algorithms` to the libraries it can fit."
-    cfg, bpr = run.cfg, _bytes_per_row(run.fdir, cols)
-    search_rows = patient_sample(run.keys['patient_id'], pool, min(cfg.hpo.max_rows, budget_rows(run.fdir, cols, cfg.processing.memory_budget_mb)), run.seed)
+    cfg, bpr = run.cfg, row_bytes(run.schema, cols)
+    search_rows = patient_sample(run.keys['patient_id'], pool, min(cfg.hpo.max_rows, budget_rows(run.schema, cols, cfg.processing.memory_budget_mb)), run.seed)
     address = scheduler or os.environ.get('DASK_SCHEDULER_ADDRESS')
     dist, why = fit_mode(pool.sum() * bpr / 2**20, cfg.processing.in_memory_limit_mb, address)
     log.info('final fit %s: %s', 'on Dask (LightGBM data-parallel)' if dist else 'in this process', why)
@@ -375,8 +361,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     cfg = TrainingConfig.model_validate(load_config(config))
     limit_threads()  # BLAS / OpenMP pools of this process and its children sized to the CPUs it may use
     output = Path(output); output.mkdir(parents=True, exist_ok=True)
-    fdir = features_dir(data, output, client, scheduler, cfg.processing.dask_config.model_dump())
-    run = Run(cfg, fdir, features.load_spec(fdir), read_keys(fdir))
+    fdir = features_of(data, output, client=client, scheduler=scheduler, dask_config=cfg.processing.dask_config.model_dump())
+    run = Run(cfg, fdir, read_feature_spec(fdir), read_keys(fdir))
     sp, pool = split_rows(run)
     describe_rows(run, sp, pool)
     compare = list(cfg.labels.compare)

@@ -32,12 +32,13 @@ def source_record(data_dir: str | Path | None  # raw data or a features director
         if (d / name).exists(): return {'kind': kind, **layout.read_json(d / name, f'{kind} record')}
     return None
 
-# %% ../nbs/03g_tripod.ipynb #2eee2070
+# %% ../nbs/03g_tripod.ipynb #36dd76e1
 def _row(step: str, keys: pd.DataFrame, mask=None, reason: str = '', excluded: bool = False) -> dict:
     "One step of the flow: the patients, patient-years and outcomes of `keys[mask]`."
     k = keys if mask is None else keys[mask]
     return dict(step=step, patients=int(k['patient_id'].nunique()), patient_years=len(k), outcomes=int(k['target'].sum()), reason=reason, excluded=excluded)
 
+# %% ../nbs/03g_tripod.ipynb #219c4ff6
 def participant_flow(keys: pd.DataFrame,  # every patient-year analysed: patient_id, year, target
                      pool: np.ndarray,  # the development rows (a mask over keys)
                      test: np.ndarray,  # the held-out test rows (a mask over keys)
@@ -172,7 +173,7 @@ def case_mix(reference: dict,  # `profile` of the development rows
                             missing_development=r['missing'], missing_new=new[n]['missing']))
     return pd.DataFrame(out).sort_values('psi', ascending=False).reset_index(drop=True)
 
-# %% ../nbs/03g_tripod.ipynb #664720ae
+# %% ../nbs/03g_tripod.ipynb #a31c9073
 TO_FILL = 'to be filled by a person'  # what a card or checklist says where only a person knows the answer
 
 def plain(x):
@@ -183,10 +184,12 @@ def plain(x):
     if isinstance(x, float) and not np.isfinite(x): return None
     return x
 
+# %% ../nbs/03g_tripod.ipynb #5d104ba3
 def _v(m: dict | None) -> dict | None:
     "A metric with its CI, rounded for reading."
     return None if not m else {k: round(float(m[k]), 4) for k in ('value', 'lo', 'hi') if k in m}
 
+# %% ../nbs/03g_tripod.ipynb #38fc0af5
 def model_card(report: dict,  # the training report (metrics.json)
                record: schema.Spec,  # the data set's spec the model was trained on
                cfg: dict,  # the training config
@@ -241,7 +244,7 @@ def model_card(report: dict,  # the training report (metrics.json)
         card['limitations'].append('not validated on data from another site or period than its development data (clinical-ml evaluate)')
     return plain(card)
 
-# %% ../nbs/03g_tripod.ipynb #1cf5e414
+# %% ../nbs/03g_tripod.ipynb #7c34d289
 TRIPOD_AI = (  # (item, section, topic) of TRIPOD+AI's 27 items
     ('1', 'Title', 'identify the study as developing or evaluating a prediction model, the population and the outcome'),
     ('2', 'Abstract', 'see TRIPOD+AI for Abstracts'),
@@ -271,17 +274,21 @@ TRIPOD_AI = (  # (item, section, topic) of TRIPOD+AI's 27 items
     ('26', 'Discussion', 'limitations: non-representative sample, sample size, overfitting, missing data'),
     ('27', 'Discussion', 'usability in current care: data quality needed, user interaction, next steps'))
 
+# %% ../nbs/03g_tripod.ipynb #ba10b1e4
 def _ci_text(v: dict | None) -> str:
     "A value with its interval, as text ('–' when unknown; no interval when it was not computed)."
     if not v or v.get('value') is None: return '–'
     return f"{v['value']:.3f}" if v.get('lo') is None or v.get('hi') is None else f"{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"
 
+# %% ../nbs/03g_tripod.ipynb #e24da644
 def _kv(d: dict | None) -> str:
     "A config section as the report quotes it: `key value, …`."
     return '–' if not d else ', '.join(f'{k} {v}' for k, v in d.items())
 
+# %% ../nbs/03g_tripod.ipynb #d4970e4b
 def _num(x) -> str: return '–' if x is None else f'{x:,}' if isinstance(x, (int, np.integer)) else str(x)
 
+# %% ../nbs/03g_tripod.ipynb #95f025a1
 def tripod_checklist(card: dict  # `model_card`
                     ) -> pd.DataFrame:
     "The 27 TRIPOD+AI items: status (reported / partly: a person adds … / a person fills) and what the report says, from the card."

@@ -2,7 +2,8 @@
 import json, socket, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from clinical_ml.features import load_spec, features_for
+from clinical_ml.features import features_for
+from clinical_ml.featurize import read_feature_spec
 from clinical_ml.generate import read_data
 from conftest import BIN
 
@@ -40,7 +41,7 @@ def test_features_on_external_dask_cluster(cli, raw, tmp_path, dask_cluster):
 
 def test_online_equals_offline(cli, raw, tmp_path):
     assert cli('features', '--data', raw, '--output', tmp_path/'f').returncode == 0
-    feats, spec, data = pd.read_parquet(tmp_path/'f'), load_spec(tmp_path/'f'), read_data(raw)
+    feats, spec, data = pd.read_parquet(tmp_path/'f'), read_feature_spec(tmp_path/"f"), read_data(raw)
     picks = feats.sample(200, random_state=1)[['patient_id', 'year']]
     for pid, y in picks.itertuples(index=False):
         hist = data[(data.patient_id == pid)].to_dict('records')  # future years included: features_for must ignore them

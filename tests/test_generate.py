@@ -2,7 +2,7 @@
 import hashlib, json
 from pathlib import Path
 import pyarrow.parquet as pq
-from clinical_ml import schema
+from clinical_ml import schema, validation
 from clinical_ml.generate import generate, read_data
 from clinical_ml.cluster import dask_client
 
@@ -21,7 +21,7 @@ def test_cli_end_to_end(cli, tmp_path):
     assert df.p_true.between(0, 1).all() and df.p_true.notna().all()
     # the records carry no oracle column, and Parquet readers of the directory do not see _oracle/
     assert not {'p_true', 'onset_year'} & set(pq.read_table(out).column_names)
-    problems = schema.problems(read_data(out).drop(columns=[]), schema.load_spec(out / '_dataset.yaml'), target=True)
+    problems = validation.problems(read_data(out).drop(columns=[]), schema.load_spec(out / '_dataset.yaml'), target=True)
     typo_cols = set(df.typo.dropna())
     assert {p['column'] for p in problems} == typo_cols
     assert json.loads((out/'_params.json').read_text())['seed'] == 5
