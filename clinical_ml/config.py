@@ -89,6 +89,7 @@ class Labels(_Section):
     tolerance: int = Field(1, ge=0, description='years of the window label and truth, and of drop_ambiguous')
     max_lag: int = Field(2, ge=0, le=5, description='longest onset-to-recording lag (years) the onset model considers (backdated, soft)')
     compare: list[Literal[STRATEGIES]] = Field(list(STRATEGIES), description='strategies refitted with the chosen model and compared on the test under the three truths ([]: none)')
+    compare_test_rows: int = Field(50_000, ge=1000, description='test rows (whole patients) the strategies are compared on: the paired bootstrap of five strategies under three truths grows with them, and is an analysis, not the model')
 
 # %% ../nbs/03b_config.ipynb #a1a1211b
 class Calibration(_Section):
