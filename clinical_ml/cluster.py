@@ -8,8 +8,11 @@ import logging, math, os
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 # %% auto #0
-__all__ = ['THREAD_VARS', 'log', 'available_cpus', 'limit_threads', 'dask_client', 'using_client', 'cluster_kwargs', 'run_tasks']
+__all__ = ['THREAD_VARS', 'log', 'available_cpus', 'limit_threads', 'dask_client', 'using_client', 'DaskConfig', 'cluster_kwargs',
+           'run_tasks']
 
 # %% ../nbs/00b_cluster.ipynb #3d749ff7
 def _quota(d: Path) -> float | None:
@@ -100,14 +103,22 @@ def using_client(client=None,  # a client to use as is
         client.close()
         if cluster is not None: cluster.close()
 
-# %% ../nbs/00b_cluster.ipynb #80da9ae2
-def cluster_kwargs(dask_config: dict | None  # the training config's `processing.dask_config` (n_workers, threads_per_worker, memory_limit)
+# %% ../nbs/00b_cluster.ipynb #a13a5f16
+class DaskConfig(BaseModel):
+    "The local Dask cluster a stage starts when no scheduler is given (`--scheduler` / `$DASK_SCHEDULER_ADDRESS`)."
+    model_config = ConfigDict(extra='forbid', validate_default=True)
+    n_workers: int = Field(2, ge=1, description='worker processes')
+    threads_per_worker: int = Field(1, ge=1, description='threads per worker')
+    memory_limit: str | int = Field('4GB', description="per worker, e.g. '4GB' (0: no limit)")
+    processes: bool = Field(False, description='workers as processes, or threads in the training process (the feature kernel is numpy and Arrow, which release the GIL; a memory limit applies to processes only)')
+
+# %% ../nbs/00b_cluster.ipynb #63ddfb26
+def cluster_kwargs(dask_config: dict | None  # a `DaskConfig` mapping (n_workers, threads_per_worker, memory_limit, processes)
                   ) -> dict:
-    "Keyword arguments of `dask_client` for a local cluster sized by a config mapping (unknown keys are an error)."
-    cfg = dict(dask_config or {})
-    if bad := set(cfg) - {'n_workers', 'threads_per_worker', 'memory_limit', 'processes'}:
-        raise ValueError(f'dask_config: unknown key(s) {sorted(bad)}; known: n_workers, threads_per_worker, memory_limit, processes')
-    return cfg
+    "Keyword arguments of `dask_client`: the keys set in `dask_config`, checked by `DaskConfig` (an unknown key or a bad value is an error naming it)."
+    try: return DaskConfig.model_validate(dask_config or {}).model_dump(exclude_unset=True)
+    except ValidationError as e:
+        raise ValueError('dask_config: ' + '; '.join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
 
 # %% ../nbs/00b_cluster.ipynb #c00c46f3
 def run_tasks(client,  # a Dask client

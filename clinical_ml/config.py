@@ -11,26 +11,19 @@ from typing import Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .cluster import DaskConfig
 from .split import STRATEGIES
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'DEFAULTS', 'DaskConfig', 'Processing', 'Smote', 'Imbalance', 'FeatureSelection', 'Hpo',
-           'CrossValidation', 'Labels', 'Calibration', 'Threshold', 'Evaluation', 'Mlflow', 'TrainingConfig',
-           'config_keys', 'merge', 'check_config', 'load_config', 'dotted_override']
+__all__ = ['ALGORITHMS', 'DEFAULTS', 'Processing', 'Smote', 'Imbalance', 'FeatureSelection', 'Hpo', 'CrossValidation', 'Labels',
+           'Calibration', 'Threshold', 'Evaluation', 'Mlflow', 'TrainingConfig', 'config_keys', 'merge', 'check_config',
+           'load_config', 'dotted_override']
 
 # %% ../nbs/03b_config.ipynb #a8823aca
 ALGORITHMS = ('lightgbm', 'xgboost', 'catboost')
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra='forbid', validate_default=True)
-
-# %% ../nbs/03b_config.ipynb #dde7301e
-class DaskConfig(_Section):
-    "The local Dask cluster a stage starts when no scheduler is given (`--scheduler` / `$DASK_SCHEDULER_ADDRESS`)."
-    n_workers: int = Field(2, ge=1, description='worker processes')
-    threads_per_worker: int = Field(1, ge=1, description='threads per worker')
-    memory_limit: str | int = Field('4GB', description="per worker, e.g. '4GB' (0: no limit)")
-    processes: bool = Field(False, description='workers as processes, or threads in the training process (the feature kernel is numpy and Arrow, which release the GIL; a memory limit applies to processes only)')
 
 # %% ../nbs/03b_config.ipynb #502774bd
 class Processing(_Section):

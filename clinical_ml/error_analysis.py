@@ -17,7 +17,7 @@ from .metrics import at_threshold, bootstrap, calibration, decision_curve, discr
 from .model import load_model
 from .report import (fmt_ci, html_page, key_numbers, recommendations, report_blocks, report_figures, reviewer_blocks,
                                  reviewer_summary, summary_markdown)
-from .split import in_window, make_split
+from .split import in_window, small_split
 
 # %% auto #0
 __all__ = ['log', 'protected_columns', 'add_slices', 'load_test', 'slice_metrics', 'label_uncertainty', 'reviewer_calibration',
@@ -298,8 +298,7 @@ def importance_stability(model_dir: str | Path,  # a model directory written by 
     model = load_model(model_dir)
     cfg, fdir = TrainingConfig.model_validate(load_config(model.info['config'])), Path(features_dir)
     keys = layout.read_columns(fdir, ['patient_id', 'year', 'target'])
-    cv = cfg.cross_validation
-    try: sp = make_split(keys, test_years=cv.test_years, test_size=cv.test_size, n_splits=cv.n_splits, gap=cv.gap, seed=cfg.seed)
+    try: sp, _ = small_split(keys, keys['target'].to_numpy(int), cfg.cross_validation, cfg.seed)  # the folds training used, adapted to small data as it did
     except ValueError as e:  # small data: too few years for the configured folds (training said what it did instead)
         log.warning('importance stability: %s; not computed', e); return pd.DataFrame(columns=['mean', 'std', 'cv'])
     rng, imps = np.random.default_rng(seed), {}
@@ -387,6 +386,7 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     layout.write_text(output / layout.REPORT_HTML, html_page('clinical-ml error analysis', blocks))
     layout.write_text(output / layout.REPORT_MD, md + reviewer_summary(metrics, res['tripod']))
     for name, text in tripod.card_files(res['card']).items(): layout.write_text(output / name, text)
+    key['seconds'] = round(time.perf_counter() - t0, 1)  # the whole analysis, its figures and pages included
     layout.write_json(output / layout.REPORT_JSON, key)
     log.info('wrote %s in %.1f s', output / layout.REPORT_HTML, time.perf_counter() - t0)
     return res

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_layout.ipynb #c437add5
 from __future__ import annotations
-import json, os, shutil, uuid
+import errno, json, os, shutil, uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ __all__ = ['RAW', 'FEATURES', 'TRAIN', 'REPORT', 'STAGES_DIR', 'ORACLE', 'PARAMS
            'MODEL', 'MODEL_FILE', 'METRICS', 'THRESHOLD', 'FEATURE_LIST', 'CONFIG', 'DATA_HASH', 'PREDICTIONS',
            'EVAL_HTML', 'EVAL_MD', 'EVAL_JSON', 'CARD_JSON', 'CARD_MD', 'TRAIN_REPORT', 'OPTUNA_DB', 'REPORT_HTML',
            'REPORT_MD', 'REPORT_JSON', 'EDA_HTML', 'RUN_SUMMARY', 'run_dirs', 'project_root', 'project_path',
-           'DiskFull', 'is_disk_full', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
+           'is_disk_full', 'DiskFull', 'staged_dir', 'write_text', 'write_json', 'read_json', 'parts', 'part_rows',
            'read_columns', 'data_source', 'read_oracle', 'oracle_for', 'stored_schema', 'stored_columns', 'files_hash',
            'read_spec', 'write_spec', 'read_records', 'read_rows']
 
@@ -62,14 +62,19 @@ def project_path(p  # a path; relative ones are taken from the project root
     p = Path(p).expanduser()
     return p if p.is_absolute() else project_root() / p
 
-# %% ../nbs/00a_layout.ipynb #af38874c
-class DiskFull(OSError): "The output's file system is full; the message names the path."
-
 # %% ../nbs/00a_layout.ipynb #cac7e251
 def is_disk_full(e: BaseException) -> bool:
     "Is `e` a full disk (errno ENOSPC, or a library's error that says so, e.g. pyarrow's from a Dask worker)?"
-    import errno
     return getattr(e, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(e)
+
+# %% ../nbs/00a_layout.ipynb #70eb40a0
+class DiskFull(OSError):
+    "The output's file system is full: an ENOSPC error whose message names the output, the space left and that nothing was written there."
+    def __init__(self, output: str | Path  # the output that could not be written
+                ):
+        out = Path(output); free = shutil.disk_usage(next(d for d in (out, *out.parents) if d.exists())).free
+        super().__init__(errno.ENOSPC, f'no space left on the device of {out} ({free / 2**20:.1f} MiB free after removing the partial output): '
+                                       f'free space or choose another output; nothing was written to {out}')
 
 # %% ../nbs/00a_layout.ipynb #addffb5c
 def _alive(pid: int) -> bool:
@@ -99,8 +104,7 @@ def staged_dir(output_dir: str | Path,  # the final directory
     except OSError as e:
         if not is_disk_full(e): raise
         shutil.rmtree(tmp, ignore_errors=True)
-        raise DiskFull(f'no space left on the device of {out} ({shutil.disk_usage(out.parent).free / 2**20:.1f} MiB free after removing '
-                       f'the partial output): free space or choose another output; nothing was written to {out}') from None
+        raise DiskFull(out) from None
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 

@@ -35,18 +35,29 @@ def at_threshold(y,  # labels (0/1)
     return dict(sensitivity=_div(tp, tp + fn), specificity=_div(tn, tn + fp), ppv=_div(tp, tp + fp), npv=_div(tn, tn + fn),
                 nns=_div(tp + fp, tp), flagged=float(f.mean()) if len(f) else float('nan'))
 
-# %% ../nbs/03a_metrics.ipynb #b1dd33ab
+# %% ../nbs/03a_metrics.ipynb #684d141a
 def discrimination(y, p) -> dict:
-    "ROC-AUC and PR-AUC (average precision); NaN when only one class is present."
-    y = np.asarray(y).astype(int)
-    if len(np.unique(y)) < 2: return dict(roc_auc=float('nan'), pr_auc=float('nan'))
-    return dict(roc_auc=float(roc_auc_score(y, p)), pr_auc=float(average_precision_score(y, p)))
+    "ROC-AUC and PR-AUC (average precision), as scikit-learn defines them (ties included), from one sort; NaN when only one class is present."
+    y, p = np.asarray(y).astype(int), np.asarray(p, float)
+    o = np.argsort(p, kind='stable')  # linear when p is sorted already, as `bootstrap`'s resamples are
+    y, p = y[o], p[o]
+    last = np.r_[p[1:] != p[:-1], True]  # the last row of each run of equal scores
+    pos = np.cumsum(y)[last]; neg = np.flatnonzero(last) + 1 - pos  # rows scored at or below each distinct score
+    P, N = (int(pos[-1]), int(neg[-1])) if len(p) else (0, 0)
+    if not P or not N: return dict(roc_auc=float('nan'), pr_auc=float('nan'))
+    gp, gn = np.diff(pos, prepend=0), np.diff(neg, prepend=0)  # positives and negatives at each distinct score
+    below_p, below_n = pos - gp, neg - gn
+    roc = (gp * (below_n + 0.5 * gn)).sum() / (P * N)  # a tie counts one half
+    flagged_p = P - below_p  # flagging every score at or above this one
+    ap = (gp * flagged_p / (flagged_p + N - below_n)).sum() / P  # recall's steps times the precision there
+    return dict(roc_auc=float(roc), pr_auc=float(ap))
 
 # %% ../nbs/03a_metrics.ipynb #9fec57e2
 def point_metrics(y, p, threshold: float) -> dict:
     "Discrimination, calibration and operating-point metrics of probabilities p at `threshold`."
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
-    return dict(**discrimination(y, p), brier=float(brier_score_loss(y, p)), ece=ece(y, p), **at_threshold(y, p, threshold))
+    o = np.argsort(p, kind='stable'); y, p = y[o], p[o]  # sorted once: the sorts of `discrimination` and `ece` are then linear
+    return dict(**discrimination(y, p), brier=float(np.mean((p - y) ** 2)), ece=ece(y, p), **at_threshold(y, p, threshold))
 
 # %% ../nbs/03a_metrics.ipynb #c0a8b33a
 def bootstrap(stat,  # a function of (y, *arrays) returning {name: number}
@@ -56,11 +67,12 @@ def bootstrap(stat,  # a function of (y, *arrays) returning {name: number}
               seed: int = 0,  # seed of the resampling
               level: float = 0.95,  # coverage of the intervals
              ) -> dict:
-    "{name: {'value', 'lo', 'hi'}}: each statistic of the data, with a percentile-bootstrap interval."
+    "{name: {'value', 'lo', 'hi'}}: each statistic of the data, with a percentile-bootstrap interval (statistics must not depend on the rows' order)."
     y, arrays = np.asarray(y).astype(int), [np.asarray(a) for a in arrays]
     point, rng, boots = stat(y, *arrays), np.random.default_rng(seed), []
+    o = np.argsort(arrays[0], kind='stable') if arrays else np.arange(len(y))  # rows in the order of the first array (the scores)
     for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
+        i = np.repeat(o, np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))[o])  # the rows drawn, kept in that order: sorts of the scores are linear
         if 0 < y[i].sum() < len(i): boots.append(stat(y[i], *(a[i] for a in arrays)))
     b, q = pd.DataFrame(boots), ((1 - level) / 2, (1 + level) / 2)
     ci = lambda k: [float(b[k].quantile(x)) for x in q] if len(b) else [float('nan')] * 2
@@ -99,7 +111,7 @@ def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is t
     for name, y in labels.items():
         out[name] = evaluate(y, p, threshold, n_boot, seed) | {'prevalence': float(np.mean(y))}
         if name != ref:
-            out[name][f'minus_{ref}'] = bootstrap(lambda y0, y1, q: _minus(stat(y1, q), stat(y0, q)), labels[ref], np.asarray(y), p,
+            out[name][f'minus_{ref}'] = bootstrap(lambda y0, q, y1: _minus(stat(y1, q), stat(y0, q)), labels[ref], p, np.asarray(y),
                                                   n_boot=n_boot, seed=seed)
     return out
 

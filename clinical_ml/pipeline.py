@@ -77,7 +77,16 @@ STAGES = {'generate': '01_generate.ipynb', 'features': '02_features.ipynb', 'tra
 KERNEL = 'clinical-ml'  # the Jupyter kernel the stages run on: this environment's Python, registered under a stable name
 _TYPES = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'dict': dict, 'list': list}
 
-class StageFailed(RuntimeError): "A stage notebook raised; the message names the stage, the cell and the error."
+# %% ../nbs/08_pipeline.ipynb #4d91b2c4
+class StageFailed(RuntimeError):
+    "A stage notebook raised: the message names the stage, its notebook, the cell, the error, and the executed notebook to open."
+    def __init__(self, stage: str,  # the stage's name
+                 nb: str,  # its notebook, in nbs/
+                 e,  # papermill's `PapermillExecutionError`
+                 executed: Path,  # the executed notebook, up to the error
+                ):
+        self.stage, self.executed = stage, executed
+        super().__init__(f'stage {stage} failed in nbs/{nb}, cell {e.exec_count}: {e.ename}: {e.evalue}\n  the executed notebook, up to the error: {executed}')
 
 # %% ../nbs/08_pipeline.ipynb #ef20faca
 def _type_ok(v, t: str) -> bool:
@@ -258,8 +267,7 @@ def run_pipeline(config: str | Path = 'config/pipeline.yaml',  # the pipeline YA
             t = time.perf_counter()
             try: pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel, cwd=str(project_root()), progress_bar=True)
             except pm.PapermillExecutionError as e:
-                raise StageFailed(f'stage {stage} failed in nbs/{nb}, cell {e.exec_count}: {e.ename}: {e.evalue}\n'
-                                  f'  the executed notebook, up to the error: {executed}') from None
+                raise StageFailed(stage, nb, e, executed) from None
             write_json(marker, {'hash': h, 'inputs': inputs, 'seconds': round(time.perf_counter() - t, 1), 'parameters': params})
         done[stage] = json.loads(marker.read_text()) | {'skipped': fresh}
         upstream = h

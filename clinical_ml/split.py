@@ -34,11 +34,11 @@ class Split:
 
 # %% ../nbs/03_split.ipynb #4282129f
 def make_split(df: pd.DataFrame,  # rows with `patient_id` and `year`
-               test_years: int = 1,  # latest years held out for the test
-               test_size: float = 0.2,  # share of patients held out for the test
-               n_splits: int = 5,  # validation folds
-               gap: int = 1,  # years between the end of training and the validation year
-               seed: int = 42,  # split seed
+               test_years: int,  # latest years held out for the test (`cross_validation.test_years`; its default is declared there only)
+               test_size: float,  # share of patients held out for the test
+               n_splits: int,  # validation folds
+               gap: int,  # years between the end of training and the validation year
+               seed: int,  # split seed
               ) -> Split:
     "The held-out test and the temporal grouped folds of `df`."
     if not 0 < test_size < 1: raise ValueError(f'test_size must be in (0, 1), got {test_size}')

@@ -46,8 +46,14 @@ def build_store(data_dir: str | Path,  # Parquet data (e.g. the output of genera
     tmp.replace(path)
     return n
 
-# %% ../nbs/05a_store.ipynb #87a29482
-class StoreUnavailable(RuntimeError): "The history store cannot be read now (missing, locked or corrupt); the message names the file and the reason."
+# %% ../nbs/05a_store.ipynb #d25de019
+class StoreUnavailable(RuntimeError):
+    "The history store cannot be read now (missing, locked, corrupt or of another spec): the message names the file and the reason."
+    def __init__(self, path: str,  # the store's file
+                 reason: str,  # why it cannot be read
+                ):
+        self.path, self.reason = str(path), reason
+        super().__init__(f'{self.path}: {reason}')
 
 # %% ../nbs/05a_store.ipynb #e78fac5c
 class Store:
@@ -59,7 +65,7 @@ class Store:
     def _con(self):
         "This thread's connection, reopened when the file was replaced (e.g. rebuilt by `build_store`); a missing file is a fault."
         try: st = os.stat(self.path)
-        except OSError: self._close(); raise StoreUnavailable(f'{self.path}: no such file') from None
+        except OSError: self._close(); raise StoreUnavailable(self.path, 'no such file') from None
         if getattr(self.local, 'ino', None) != (st.st_dev, st.st_ino):
             self._close()
             self.local.con = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True, check_same_thread=False, timeout=self.timeout)
@@ -75,7 +81,7 @@ class Store:
             return [d[0] for d in cur.description], cur.fetchall()
         except sqlite3.Error as e:
             self._close()
-            raise StoreUnavailable(f'{self.path}: {e}') from None
+            raise StoreUnavailable(self.path, str(e)) from None
     def check(self) -> Optional[str]:
         "None when the store answers a query, else why not."
         try: self._query('SELECT patient_id FROM records LIMIT 1'); return None
@@ -89,7 +95,7 @@ class Store:
                 if 'no such table' not in str(e): raise
                 meta = {}
             if meta.get('fingerprint') != record.fingerprint:
-                raise StoreUnavailable(f"{self.path}: holds records of spec {meta.get('spec', '(unknown: built before specs)')!r}, not of the served model's "
+                raise StoreUnavailable(self.path, f"holds records of spec {meta.get('spec', '(unknown: built before specs)')!r}, not of the served model's "
                                        f"spec {record.name!r} ({record.fingerprint}): rebuild it with build_store from that data")
             cols = {r[1] for r in self._query('PRAGMA table_info(records)')[1]}
             got[record.fingerprint] = ','.join(c for c in stored_columns(record) if c in cols)
