@@ -7,9 +7,13 @@ same test rows as ours: ROC-AUC, PR-AUC, ECE with bootstrap intervals, and the p
 AutoGluon (`autogluon.tabular` 1.6.3, `medium_quality` preset, our train stage's wall time as its time limit) runs in
 an environment of its own (created once under ~/.cache/clinical-ml-bench/autogluon: installing it here would replace
 this environment's LightGBM, XGBoost, CatBoost and scikit-learn), reading the same pool and test rows from Parquet.
-Writes benchmarks/results/champion.json.
+Writes benchmarks/results/champion.json (or NAME.json).
+
+With `--data DIR` the data are a user's patient-years (a directory with its spec beside it, e.g. the Mayo PBC visits
+imported by `clinical-ml import visits`) instead of generated ones; each seed is then a seed of the split and search.
 
     .venv/bin/python benchmarks/champion.py [--seeds 1 2 3] [--patients 50000] [--n_trials 12] [--timeout_minutes 4]
+    .venv/bin/python benchmarks/champion.py --data data/pbc --name champion_pbc --seeds 1 2 3
 """
 import argparse, json, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
@@ -77,13 +81,14 @@ def autogluon_peer(work: Path, cfg_path: str, seconds: float, seed: int) -> dict
     return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed),
                 minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed))
 
-def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, work: Path) -> dict:
+def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, work: Path, data: str | None = None) -> dict:
     cli = str(Path(sys.executable).parent / 'clinical-ml')
     cfg = yaml.safe_load((ROOT / 'config' / 'training_config.yaml').read_text())
     cfg['seed'] = seed; cfg['hpo'].update(n_trials=n_trials, timeout_minutes=timeout_minutes)
     (work / 'cfg.yaml').write_text(yaml.safe_dump(cfg)); config = str(work / 'cfg.yaml')
-    g = run_tree([cli, 'generate', '--num_patients', str(patients), '--seed', str(seed), '--output_dir', str(work / 'raw')]); assert g['returncode'] == 0, g['stderr']
-    f = run_tree([cli, 'features', '--data', str(work / 'raw'), '--output', str(work / 'out' / 'features')]); assert f['returncode'] == 0, f['stderr']
+    if data is None:
+        g = run_tree([cli, 'generate', '--num_patients', str(patients), '--seed', str(seed), '--output_dir', str(work / 'raw')]); assert g['returncode'] == 0, g['stderr']
+    f = run_tree([cli, 'features', '--data', str(data or work / 'raw'), '--output', str(work / 'out' / 'features')]); assert f['returncode'] == 0, f['stderr']
     _, r, m = train_cli(0, work / 'out' / 'features', config, work)
     fl = flaml_runs(work, config, ['same'], r['seconds'], seed)
     ag = autogluon_peer(work, config, r['seconds'], seed)
@@ -106,13 +111,14 @@ def main():
     ap.add_argument('--n_trials', type=int, default=12)
     ap.add_argument('--timeout_minutes', type=float, default=4)
     ap.add_argument('--name', default='champion')
+    ap.add_argument('--data', default=None, help="a user's patient-years (a directory with its spec beside it) instead of generated data")
     a = ap.parse_args()
     runs = []
     for s in a.seeds:
         work = Path(tempfile.mkdtemp(dir='/tmp', prefix=f'champion-{s}-'))
-        try: runs.append(one_seed(s, a.patients, a.n_trials, a.timeout_minutes, work))
+        try: runs.append(one_seed(s, a.patients, a.n_trials, a.timeout_minutes, work, a.data))
         finally: shutil.rmtree(work, ignore_errors=True)
-        save(a.name, dict(patients=a.patients, n_trials=a.n_trials, timeout_minutes=a.timeout_minutes, runs=runs,
+        save(a.name, dict(data=a.data or 'generated', patients=None if a.data else a.patients, n_trials=a.n_trials, timeout_minutes=a.timeout_minutes, runs=runs,
                           note='AutoGluon 1.6.3 runs in its own environment (~/.cache/clinical-ml-bench/autogluon) on the same pool and test rows'))
     behind = {k: max(max(r['peers'][k]['metrics'][m]['value'] - r['ours'][m]['value'] for r in runs) for m in ('roc_auc', 'pr_auc')) for k in runs[0]['peers']}
     print('largest lead of a peer over ours across seeds (ROC-AUC or PR-AUC):', json.dumps(behind))

@@ -91,6 +91,21 @@ def _records(df: pd.DataFrame) -> list:
     df = df.assign(**{c: df[c].astype('float64').map(lambda v: float(f'{v:.6g}') if v == v else v) for c in floats})
     return json.loads(df.to_json(orient='records', date_format='iso'))
 
+# %% ../nbs/01a_ingest.ipynb #16779031
+def _with_examples(spec: Spec,  # a spec without examples
+                   df: pd.DataFrame,  # rows of its data set (the user's column names)
+                  ) -> Spec:
+    "`spec` with `examples` (the years of a patient whose rows follow it) and `example` (the latest of them, without the label)."
+    d = df.rename(columns={c.source: c.name for c in spec.columns if c.source})
+    d = d[[n for n in spec.cols if n in d]]
+    counts = d.groupby('patient_id', observed=True).size().sort_values(ascending=False, kind='stable')
+    for pid in counts.index[:50]:
+        rows = d[d['patient_id'] == pid].sort_values('year').tail(3)
+        if not validation.problems(rows, spec, target=True):
+            recs = _records(rows.astype({'patient_id': str, 'year': int}))
+            return Spec.model_validate({**spec.model_dump(), 'examples': recs, 'example': {k: v for k, v in recs[-1].items() if k != 'target' and v is not None}})
+    return spec
+
 # %% ../nbs/01a_ingest.ipynb #fb104008
 def infer_spec(data: str | Path,  # a patient-year table: Parquet file or directory, or CSV
                target: str = 'target',  # its label column (0/1)
@@ -125,21 +140,6 @@ def infer_spec(data: str | Path,  # a patient-year table: Parquet file or direct
                 target=schema.Target(meaning=f"{target} = 1 (edit: what a 1 means, e.g. an incident diagnosis recorded in the row's year)"),
                 columns=cols, slices=slices)
     return _with_examples(spec, df), skipped
-
-# %% ../nbs/01a_ingest.ipynb #16779031
-def _with_examples(spec: Spec,  # a spec without examples
-                   df: pd.DataFrame,  # rows of its data set (the user's column names)
-                  ) -> Spec:
-    "`spec` with `examples` (the years of a patient whose rows follow it) and `example` (the latest of them, without the label)."
-    d = df.rename(columns={c.source: c.name for c in spec.columns if c.source})
-    d = d[[n for n in spec.cols if n in d]]
-    counts = d.groupby('patient_id', observed=True).size().sort_values(ascending=False, kind='stable')
-    for pid in counts.index[:50]:
-        rows = d[d['patient_id'] == pid].sort_values('year').tail(3)
-        if not validation.problems(rows, spec, target=True):
-            recs = _records(rows.astype({'patient_id': str, 'year': int}))
-            return Spec.model_validate({**spec.model_dump(), 'examples': recs, 'example': {k: v for k, v in recs[-1].items() if k != 'target' and v is not None}})
-    return spec
 
 # %% ../nbs/01a_ingest.ipynb #6beb6ee4
 def write_years(rows: pd.DataFrame,  # patient-year rows, named as the spec names them

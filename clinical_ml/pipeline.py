@@ -112,6 +112,16 @@ def declared_parameters(stage: str) -> dict:
     import papermill as pm
     return pm.inspect_notebook(str(project_root() / 'nbs' / STAGES[stage]))
 
+# %% ../nbs/08_pipeline.ipynb #906ec0cb
+def _wired(out: Path, tracking: str, data: str | None = None) -> dict:
+    "The parameters the runner sets: where each stage reads and writes inside the run directory (features read `data` when given)."
+    from clinical_ml.layout import run_dirs
+    d = run_dirs(out)
+    return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report']), run_stage=True),
+            'features': dict(data=str(project_path(data) if data else d['raw']), output=str(d['features']), run_stage=True),
+            'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking, run_stage=True),
+            'error_analysis': dict(model_dir=str(d['model']), features_dir=str(d['features']), output=str(d['report']), run_stage=True)}
+
 # %% ../nbs/08_pipeline.ipynb #13426f2a
 def load_pipeline_config(path: str | Path,  # the pipeline YAML
                          profile: str | None = None,  # profile to use (default: the file's `profile`)
@@ -197,16 +207,6 @@ def stage_inputs(stage: str,  # a stage of `STAGES`
         if p is not None and p.is_file(): out[f'file:{k}'] = _sha(p.read_bytes())
     for m in stage_modules(stage): out[f'code:{m}'] = _sha((pkg / f'{m}.py').read_bytes())
     return out
-
-# %% ../nbs/08_pipeline.ipynb #906ec0cb
-def _wired(out: Path, tracking: str, data: str | None = None) -> dict:
-    "The parameters the runner sets: where each stage reads and writes inside the run directory (features read `data` when given)."
-    from clinical_ml.layout import run_dirs
-    d = run_dirs(out)
-    return {'generate': dict(output_dir=str(d['raw']), report_dir=str(d['report']), run_stage=True),
-            'features': dict(data=str(project_path(data) if data else d['raw']), output=str(d['features']), run_stage=True),
-            'train': dict(data=str(d['features']), output=str(d['train']), tracking_uri=tracking, run_stage=True),
-            'error_analysis': dict(model_dir=str(d['model']), features_dir=str(d['features']), output=str(d['report']), run_stage=True)}
 
 # %% ../nbs/08_pipeline.ipynb #721fdc05
 def data_hash(data: str | Path  # a data directory with its spec beside it

@@ -17,8 +17,8 @@ from . import layout, schema
 from .model import ClinicalModel, load_model, plain_values
 
 # %% auto #0
-__all__ = ['log', 'CHAMPION', 'tracking_uri', 'PyfuncModel', 'signature', 'flat', 'experiment', 'log_run', 'promote',
-           'log_to_run', 'log_model_dir', 'register_update', 'load_registered', 'load_any']
+__all__ = ['log', 'CHAMPION', 'tracking_uri', 'PyfuncModel', 'signature', 'flat', 'experiment', 'log_run', 'log_to_run',
+           'log_model_dir', 'promote', 'register_update', 'load_registered', 'load_any']
 
 # %% ../nbs/03e_registry.ipynb #2ba3ad5f
 log = logging.getLogger('clinical_ml.registry')
@@ -120,31 +120,6 @@ def log_run(model: ClinicalModel,  # the trained model
                    champion=promote(mcfg['model_name'], mv, report['test']['roc_auc']['value'], record.fingerprint))
     return out
 
-# %% ../nbs/03e_registry.ipynb #05d695ef
-def promote(name: str,  # registered model name
-            mv,  # the new model version
-            auc: float,  # its test ROC-AUC
-            dataset_spec: str | None = None,  # the fingerprint of its data set spec
-           ) -> bool:
-    "Set alias `champion` on `mv` if it beats the current champion's test ROC-AUC (or there is none); never over a champion of another data set."
-    from mlflow import MlflowClient
-    client = MlflowClient()
-    try:
-        cur = client.get_model_version_by_alias(name, CHAMPION)
-        run = client.get_run(cur.run_id).data
-        best, theirs = run.metrics.get('test_roc_auc', -np.inf), run.params.get('dataset_spec')
-    except Exception: cur, best, theirs = None, -np.inf, None
-    if cur is not None and dataset_spec and theirs and theirs != dataset_spec:  # ROC-AUCs of two data sets do not compare, and the API differs
-        log.warning('model %s version %s registered without the champion alias: the champion (version %s) was trained on another data set '
-                    '(spec %s, not %s); give each data set its own mlflow.model_name', name, mv.version, cur.version, theirs, dataset_spec)
-        return False
-    if auc > best:
-        client.set_registered_model_alias(name, CHAMPION, mv.version)
-        log.info('model %s version %s is the new champion (test ROC-AUC %.4f > %.4f)', name, mv.version, auc, best)
-        return True
-    log.info('model %s version %s registered; champion stays version %s (%.4f >= %.4f)', name, mv.version, cur.version, best, auc)
-    return False
-
 # %% ../nbs/03e_registry.ipynb #5d0e579b
 def log_to_run(run_id: str,  # an existing run
                uri: str,  # its tracking URI
@@ -174,6 +149,31 @@ def log_model_dir(model_dir: Path,  # a model directory (`model.save_model_dir`)
         return mlflow.pyfunc.log_model(name='model', python_model=PyfuncModel(), artifacts={'model': str(Path(model_dir) / layout.MODEL_FILE)},
                                        signature=signature(record), input_example=pd.DataFrame([record.example]) if example and record.example else None,
                                        pip_requirements=['clinical-ml'])
+
+# %% ../nbs/03e_registry.ipynb #05d695ef
+def promote(name: str,  # registered model name
+            mv,  # the new model version
+            auc: float,  # its test ROC-AUC
+            dataset_spec: str | None = None,  # the fingerprint of its data set spec
+           ) -> bool:
+    "Set alias `champion` on `mv` if it beats the current champion's test ROC-AUC (or there is none); never over a champion of another data set."
+    from mlflow import MlflowClient
+    client = MlflowClient()
+    try:
+        cur = client.get_model_version_by_alias(name, CHAMPION)
+        run = client.get_run(cur.run_id).data
+        best, theirs = run.metrics.get('test_roc_auc', -np.inf), run.params.get('dataset_spec')
+    except Exception: cur, best, theirs = None, -np.inf, None
+    if cur is not None and dataset_spec and theirs and theirs != dataset_spec:  # ROC-AUCs of two data sets do not compare, and the API differs
+        log.warning('model %s version %s registered without the champion alias: the champion (version %s) was trained on another data set '
+                    '(spec %s, not %s); give each data set its own mlflow.model_name', name, mv.version, cur.version, theirs, dataset_spec)
+        return False
+    if auc > best:
+        client.set_registered_model_alias(name, CHAMPION, mv.version)
+        log.info('model %s version %s is the new champion (test ROC-AUC %.4f > %.4f)', name, mv.version, auc, best)
+        return True
+    log.info('model %s version %s registered; champion stays version %s (%.4f >= %.4f)', name, mv.version, cur.version, best, auc)
+    return False
 
 # %% ../nbs/03e_registry.ipynb #7bd26a57
 def register_update(model: ClinicalModel,  # the updated model (its `info['lineage']` says what changed)
