@@ -26,13 +26,13 @@ def same_split(work: Path, cfg_path: str) -> dict:
     "Our run's split, read back: the training pool and the test rows with every feature column, and our test predictions, checked to be of those rows."
     import pandas as pd, pyarrow.parquet as pq
     from clinical_ml import layout
-    from clinical_ml.config import load_config
-    from clinical_ml.split import make_split
+    from clinical_ml.config import TrainingConfig, load_config
+    from clinical_ml.split import small_split
     from clinical_ml.train import KEY_COLS
-    cfg = load_config(cfg_path); cv = cfg['cross_validation']
+    cfg = TrainingConfig.model_validate(load_config(cfg_path))
     fdir = work / 'out' / 'features'
     keys = layout.read_columns(fdir, KEY_COLS)
-    sp = make_split(keys, test_years=int(cv['test_years']), test_size=cv['test_size'], n_splits=int(cv['n_splits']), gap=int(cv['gap']), seed=cfg['seed'])
+    sp, _ = small_split(keys, keys['target'].to_numpy(int), cfg.cross_validation, cfg.seed)  # the split training made (adapted to small data as it was)
     cols = [c for c in pq.read_schema(layout.parts(fdir)[0]).names if c not in KEY_COLS]
     test = keys[sp.test].reset_index(drop=True)
     ours = pd.read_parquet(work / 'out' / 'model' / 'predictions.parquet')
