@@ -11,12 +11,12 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .config import Hpo
-from .estimators import blend_logits, fit_pipeline, model_pipeline
+from .estimators import ROUNDS, blend_logits, fit_pipeline, model_pipeline, predict_rounds, valid_curve
 from .metrics import discrimination, ece, paired
 
 # %% auto #0
-__all__ = ['log', 'KNOWN_GOOD', 'suggest', 'params_of', 'trial_params', 'oof_key', 'cv_predict', 'search', 'candidate_list',
-           'compare_candidates', 'choose_champion', 'blend_candidates', 'baselines']
+__all__ = ['log', 'KNOWN_GOOD', 'suggest', 'params_of', 'trial_params', 'oof_key', 'best_rounds', 'cv_predict', 'search',
+           'candidate_list', 'compare_candidates', 'fitted_params', 'choose_champion', 'blend_candidates', 'baselines']
 
 # %% ../nbs/04a_champion.ipynb #11e408d2
 log = logging.getLogger('clinical_ml.champion')
@@ -71,7 +71,14 @@ def oof_key(algo: str,  # the library, or 'logistic'
 # %% ../nbs/04a_champion.ipynb #45e9eb2a
 def _score(metric, y, p): return roc_auc_score(y, p) if metric == 'roc_auc' else average_precision_score(y, p)
 
-# %% ../nbs/04a_champion.ipynb #bd9dd740
+# %% ../nbs/04a_champion.ipynb #8ecb9ba2
+def best_rounds(curves: list,  # each fold's validation log-loss after each round (`estimators.valid_curve`)
+               ) -> int:
+    "The number of rounds with the least mean validation log-loss over the folds, a fold that stopped held at its last value."
+    n = max(map(len, curves))
+    return int(np.argmin(np.mean([np.r_[c, np.full(n - len(c), c[-1])] for c in curves], axis=0))) + 1
+
+# %% ../nbs/04a_champion.ipynb #5d885d61
 def cv_predict(algo: str, params: dict,  # the library (or 'logistic') and its parameters
                X: pd.DataFrame, y_fit,  # rows and their training labels (may be soft)
                folds: list,  # (train, validation) masks
@@ -80,15 +87,25 @@ def cv_predict(algo: str, params: dict,  # the library (or 'logistic') and its p
                seed: int,  # the models' seed
                on_fold=None,  # called as on_fold(i, p_valid, valid_mask) after each fold; may stop early by raising
                weight=None,  # row weights of the training label
-              ) -> np.ndarray:
-    "Out-of-fold probabilities (NaN outside validation rows); `on_fold(i, p_valid, valid_mask)` may stop early by raising. Labels may be soft, rows weighted."
-    oof = np.full(len(X), np.nan)
+               stop: tuple | None = None,  # (0/1 labels, patience): a booster stops on each validation fold's log-loss (`hpo.early_stopping_rounds`)
+              ) -> tuple[np.ndarray, int | None]:
+    """Out-of-fold probabilities (NaN outside validation rows) and, when a booster stopped early, the rounds every fold's
+    predictions were read at (`best_rounds`; None: the configured rounds). `on_fold(i, p_valid, valid_mask)` may stop early
+    by raising. Labels may be soft, rows weighted."""
+    oof, fits = np.full(len(X), np.nan), []
+    stopping = stop is not None and stop[1] > 0 and algo in ROUNDS
     for i, (tr, va) in enumerate(folds):
         pipe = fit_pipeline(model_pipeline(algo, params, cat_cols, num_cols, imbalance, seed), X[tr], y_fit[tr], imbalance, seed,
-                            None if weight is None else weight[tr])
-        oof[va] = pipe.predict_proba(X[va])[:, 1]
-        if on_fold: on_fold(i, oof[va], va)
-    return oof
+                            None if weight is None else weight[tr], **(dict(valid=(X[va], stop[0][va]), patience=stop[1]) if stopping else {}))
+        if stopping:
+            fits.append((pipe, va, valid_curve(pipe[-1])))
+            p = predict_rounds(pipe, X[va], int(np.argmin(fits[-1][2])) + 1) if on_fold else None  # pruning judges a fold at its own best
+        else: p = oof[va] = pipe.predict_proba(X[va])[:, 1]
+        if on_fold: on_fold(i, p, va)
+    if not stopping: return oof, None
+    rounds = best_rounds([c for _, _, c in fits])
+    for pipe, va, c in fits: oof[va] = predict_rounds(pipe, X[va], min(rounds, len(c)))
+    return oof, rounds
 
 # %% ../nbs/04a_champion.ipynb #88e827ec
 def search(X: pd.DataFrame, y_fit, y_eval,  # the search's rows, training labels (may be soft) and 0/1 labels
@@ -102,7 +119,9 @@ def search(X: pd.DataFrame, y_fit, y_eval,  # the search's rows, training labels
            weight=None,  # row weights of the training label
           ) -> tuple:
     """Run (or resume) the Optuna study, its first trials each library's `KNOWN_GOOD`; return it, with the out-of-fold
-    probabilities of the trials completed in this run ({`oof_key`: array}) and what bounded it ('trials' or 'time')."""
+    probabilities of the trials completed in this run and their rounds ({`oof_key`: (array, rounds)}) and what bounded it
+    ('trials' or 'time'). Boosters stop early (`hpo.early_stopping_rounds`): the searched rounds are a ceiling, and a
+    trial's rounds are in its user attribute `rounds`."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     algos = list(hpo.algorithms)
@@ -122,8 +141,10 @@ def search(X: pd.DataFrame, y_fit, y_eval,  # the search's rows, training labels
             scores.append(_score(hpo.metric, y_eval[va], p))
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune(): raise optuna.TrialPruned()
-        oofs[oof_key(algo, params)] = cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, imbalance, seed, on_fold, weight)
-        return float(np.mean(scores))
+        oof, rounds = oofs[oof_key(algo, params)] = cv_predict(algo, params, X, y_fit, folds, cat_cols, num_cols, imbalance, seed, on_fold, weight,
+                                                               (y_eval, hpo.early_stopping_rounds))
+        if rounds: trial.set_user_attr('rounds', rounds)
+        return float(np.mean([_score(hpo.metric, y_eval[va], oof[va]) for _, va in folds]))
     if todo:
         from tqdm import tqdm
         with tqdm(total=todo, desc='HPO trials', disable=None) as bar:
@@ -149,22 +170,30 @@ def compare_candidates(cands: list,  # from `candidate_list`
                        folds: list,  # the search's (train, validation) masks
                        cat_cols: list, num_cols: list, imbalance: dict, seed: int,
                        weight=None,  # row weights of the training label
-                       oofs: dict | None = None,  # out-of-fold predictions already computed, by `oof_key` (the search's)
+                       oofs: dict | None = None,  # (out-of-fold predictions, rounds) already computed, by `oof_key` (the search's)
+                       patience: int = 0,  # boosters stop early on the validation folds (`hpo.early_stopping_rounds`; 0: never)
                       ) -> tuple[pd.DataFrame, dict]:
-    "Each candidate's pooled out-of-fold ROC-AUC and PR-AUC on the same folds (a table, in the candidates' order) and every candidate's out-of-fold predictions by name."
+    "Each candidate's pooled out-of-fold ROC-AUC and PR-AUC on the same folds and the rounds its booster was read at (a table, in the candidates' order), and every candidate's out-of-fold predictions by name."
     oofs, rows, preds = dict(oofs or {}), [], {}
     for c in cands:
         t, k = time.perf_counter(), oof_key(c['algorithm'], c['params'])
         if k not in oofs:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                oofs[k] = cv_predict(c['algorithm'], c['params'], X, y_fit, folds, cat_cols, num_cols, imbalance, seed, weight=weight)
-        p = preds[c['name']] = oofs[k]
-        has = ~np.isnan(p)
+                oofs[k] = cv_predict(c['algorithm'], c['params'], X, y_fit, folds, cat_cols, num_cols, imbalance, seed, weight=weight, stop=(y_eval, patience))
+        p, rounds = oofs[k]
+        preds[c['name']], has = p, ~np.isnan(p)
         rows.append(dict(name=c['name'], algorithm=c['algorithm'], complexity=c['complexity'], roc_auc=roc_auc_score(y_eval[has], p[has]),
-                         pr_auc=average_precision_score(y_eval[has], p[has]), seconds=round(time.perf_counter() - t, 1)))
+                         pr_auc=average_precision_score(y_eval[has], p[has]), rounds=rounds, seconds=round(time.perf_counter() - t, 1)))
         log.info('candidate %-22s out-of-fold ROC-AUC %.4f, PR-AUC %.4f (%.1f s)', c['name'], rows[-1]['roc_auc'], rows[-1]['pr_auc'], rows[-1]['seconds'])
-    return pd.DataFrame(rows), preds
+    return pd.DataFrame(rows).assign(rounds=pd.Series([r['rounds'] for r in rows], dtype=object)), preds  # None, not NaN: the report is JSON
+
+# %% ../nbs/04a_champion.ipynb #d1876075
+def fitted_params(algo: str, params: dict,  # a candidate's library and parameters
+                  rounds,  # the rounds its folds were read at (`compare_candidates`; None or NaN: as configured)
+                 ) -> dict:
+    "The parameters the final fit uses: `params` with the library's rounds set to `rounds`."
+    return dict(params) if algo not in ROUNDS or rounds is None or pd.isna(rounds) else {**params, ROUNDS[algo]: int(rounds)}
 
 # %% ../nbs/04a_champion.ipynb #31340f7a
 def choose_champion(table: pd.DataFrame,  # from `compare_candidates`

@@ -66,6 +66,7 @@ class Hpo(_Section):
     linear: bool = Field(True, description='the regularised logistic regression is a candidate beside the libraries (see `champion.candidate_list`)')
     simpler_within: float = Field(0.002, ge=0, description='a simpler candidate is the champion when the best is ahead of it by at most this out of fold, with a paired 95% interval including 0')
     ensemble: bool = Field(True, description='a blend of the best candidates is a candidate too, kept only when ahead of each beyond noise (see `champion.blend_candidates`)')
+    early_stopping_rounds: int = Field(50, ge=0, description='a booster stops this many rounds after its log-loss on the validation fold last improved; the searched rounds are a ceiling and the final fit takes the rounds best over the folds (0: the searched rounds)')
 
 # %% ../nbs/03b_config.ipynb #c48c37a1
 class CrossValidation(_Section):

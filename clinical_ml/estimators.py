@@ -17,8 +17,9 @@ from .cluster import available_cpus
 from .metrics import logit
 
 # %% auto #0
-__all__ = ['MANY_CATEGORIES', 'log', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
-           'model_pipeline', 'expand_labels', 'fit_pipeline', 'blend_logits', 'Blend']
+__all__ = ['MANY_CATEGORIES', 'log', 'ROUNDS', 'ByCardinality', 'preprocessor', 'estimator', 'BalancedXGB', 'MinorityRatio',
+           'model_pipeline', 'expand_labels', 'fit_booster', 'valid_curve', 'fit_pipeline', 'predict_rounds',
+           'blend_logits', 'Blend']
 
 # %% ../nbs/03c_estimators.ipynb #0ef99a2e
 MANY_CATEGORIES = 4  # a categorical feature with more categories than this is target-encoded (sites, payers), fewer one-hot/ordinal
@@ -124,11 +125,40 @@ def expand_labels(X: pd.DataFrame,  # rows
     ww = np.r_[w[hard], w[s] * y[s], w[s] * (1 - y[s])]
     return X.iloc[rows], yy, ww
 
+# %% ../nbs/03c_estimators.ipynb #cce4f640
+ROUNDS = {'lightgbm': 'n_estimators', 'xgboost': 'n_estimators', 'catboost': 'iterations'}  # each boosting library's parameter of rounds
+
+# %% ../nbs/03c_estimators.ipynb #02a5385c
+def fit_booster(model,  # an unfitted LightGBM, XGBoost (`BalancedXGB`) or CatBoost classifier
+                Xt, yt, sw,  # its training matrix, 0/1 labels and sample weights (None: unweighted)
+                Xv, yv,  # the validation matrix and its 0/1 labels
+                patience: int,  # rounds without improvement of the validation log-loss before it stops
+               ):
+    "Fit a booster with (`Xv`, `yv`) as its evaluation set, stopping `patience` rounds after the log-loss there last improved; every round fitted is kept."
+    kw, name = ({} if sw is None else {'sample_weight': sw}), type(model).__name__
+    if name == 'LGBMClassifier':
+        import inspect, lightgbm as lgb
+        ev = dict(eval_X=(Xv,), eval_y=(yv,)) if 'eval_X' in inspect.signature(model.fit).parameters else dict(eval_set=[(Xv, yv)])  # LightGBM >= 4.7 names it eval_X
+        return model.fit(Xt, yt, **kw, **ev, eval_metric='binary_logloss', callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)])
+    if name == 'BalancedXGB': return model.set_params(early_stopping_rounds=patience).fit(Xt, yt, **kw, eval_set=[(Xv, yv)], verbose=False)
+    if name == 'CatBoostClassifier': return model.fit(Xt, yt, **kw, eval_set=(Xv, yv), early_stopping_rounds=patience, use_best_model=False)
+    raise ValueError(f'early stopping: {name} is not a boosting library\'s classifier')
+
+# %% ../nbs/03c_estimators.ipynb #1173380f
+def valid_curve(model) -> np.ndarray:
+    "The validation log-loss after each round of a booster `fit_booster` fitted."
+    name = type(model).__name__
+    if name == 'LGBMClassifier': return np.asarray(model.evals_result_['valid_0']['binary_logloss'])
+    if name == 'BalancedXGB': return np.asarray(model.evals_result()['validation_0']['logloss'])
+    return np.asarray(model.get_evals_result()['validation']['Logloss'])
+
 # %% ../nbs/03c_estimators.ipynb #8b16c90f
 def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: int = 42,
                  weight=None,  # row weights (0: left out); with labels strictly between 0 and 1, see `expand_labels`
+                 valid: tuple | None = None,  # (rows, 0/1 labels) of a validation fold: the booster stops on its log-loss there (`fit_booster`)
+                 patience: int = 50,  # with `valid`: rounds without improvement before the booster stops
                 ):
-    "Fit `pipe` on labels in [0, 1] and weights; with SMOTE, on at most `max_rows` rows of X (every positive kept), logging the cost."
+    "Fit `pipe` on labels in [0, 1] and weights; with SMOTE, on at most `max_rows` rows of X (every positive kept), logging the cost; with `valid`, its booster stops early."
     X, y, sw = expand_labels(X, y, weight)
     if sw is not None and imbalance['method'] == 'smote':
         raise ValueError('imbalance.method smote cannot fit weighted or soft labels (labels.strategy soft); use none or class_weight')
@@ -138,9 +168,22 @@ def fit_pipeline(pipe, X: pd.DataFrame, y: np.ndarray, imbalance: dict, seed: in
         keep = np.sort(np.r_[pos, rng.choice(neg, max(imbalance['smote']['max_rows'] - len(pos), 0), replace=False)])
         X, y = X.iloc[keep], y[keep]
     t = time.perf_counter()
-    pipe.fit(X, y, **({} if sw is None else {'model__sample_weight': sw}))
+    if valid is None: pipe.fit(X, y, **({} if sw is None else {'model__sample_weight': sw}))
+    else:  # the steps before the booster as `pipe.fit` fits them, then the booster with the validation fold transformed as `predict_proba` will
+        Xt, yt = pipe[:-1].fit_resample(X, y) if 'smote' in pipe.named_steps else (pipe[:-1].fit_transform(X, y), y)
+        fit_booster(pipe[-1], Xt, yt, sw, pipe[0].transform(valid[0]), np.asarray(valid[1]), patience)
     if imbalance['method'] == 'smote': log.info('fit with SMOTE on %s rows in %.1f s', f'{len(X):,}', time.perf_counter() - t)
     return pipe
+
+# %% ../nbs/03c_estimators.ipynb #b16a920a
+def predict_rounds(pipe,  # a fitted pipeline ending in a booster
+                   X: pd.DataFrame,  # rows
+                   rounds: int,  # its first this many rounds
+                  ) -> np.ndarray:
+    "P(y = 1) of a fitted pipeline's booster after its first `rounds` rounds."
+    name = type(pipe[-1]).__name__
+    kw = dict(num_iteration=rounds) if name == 'LGBMClassifier' else dict(iteration_range=(0, rounds)) if name == 'BalancedXGB' else dict(ntree_end=rounds)
+    return pipe.predict_proba(X, **kw)[:, 1]
 
 # %% ../nbs/03c_estimators.ipynb #8d385264
 def blend_logits(ps: list,  # each member's P(y = 1), arrays of one length

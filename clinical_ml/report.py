@@ -239,8 +239,11 @@ def summary_markdown(res: dict  # the results of `error_analysis.analyze`
         bound = {'trials': f"all its {res['hpo'].get('n_trials')} trials", 'time': f"its deadline of {res['hpo'].get('timeout_minutes')} min"}.get(res['hpo'].get('bounded_by'))
         lines += ['## How the model was chosen', '', f"Candidates judged on the same out-of-fold predictions of the training sample ({cand['metric']}"
                   + (f"; the search ran {res['hpo'].get('trials')} trials and ended at {bound}" if bound else '') + '):', '',
-                  '| candidate | out-of-fold ROC-AUC | out-of-fold PR-AUC | seconds |', '|---|---|---|---|']
-        lines += [f"| {r['name']}{' (champion)' if r['name'] == cand['champion'] else ''} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['seconds']} |" for r in cand['table']]
+                  '| candidate | out-of-fold ROC-AUC | out-of-fold PR-AUC | boosting rounds | seconds |', '|---|---|---|---|---|']
+        lines += [f"| {r['name']}{' (champion)' if r['name'] == cand['champion'] else ''} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r.get('rounds') or '—'} | {r['seconds']} |" for r in cand['table']]
+        if any(r.get('rounds') for r in cand['table']):
+            lines += ['', f"Boosters stopped {cand.get('early_stopping_rounds')} rounds after their log-loss on the validation fold last improved; each was read, "
+                      "and the champion is fitted on the whole pool, at the rounds best over the folds (the table's)."]
         lines += ['', f"Champion: {cand['why']}.", '']
         ens = cand.get('ensemble')
         if ens and 'weights' in ens:

@@ -16,7 +16,7 @@ from . import features, layout
 from .cluster import limit_threads, using_client
 from .featurize import features_of, read_feature_spec
 from .config import TrainingConfig, load_config
-from .champion import baselines, blend_candidates, candidate_list, choose_champion, compare_candidates, params_of, search
+from .champion import baselines, blend_candidates, candidate_list, choose_champion, compare_candidates, fitted_params, params_of, search
 from .decide import choose_calibration, choose_threshold
 from .estimators import Blend, fit_pipeline, model_pipeline
 from .metrics import discrimination, evaluate, lead_time, performance_plots, point_metrics, truths
@@ -30,8 +30,8 @@ from .strategies import compare_strategies, fit_onset, strategy_rows
 
 # %% auto #0
 __all__ = ['log', 'KEY_COLS', 'Run', 'read_keys', 'split_rows', 'describe_rows', 'choose_columns', 'Plan', 'plan_fit', 'Rows',
-           'search_folds', 'run_search', 'pick_champion', 'calibrate_and_threshold', 'fit_final', 'evaluate_test',
-           'compare_label_strategies', 'train']
+           'search_folds', 'comparison_folds', 'run_search', 'pick_champion', 'calibrate_and_threshold', 'fit_final',
+           'evaluate_test', 'compare_label_strategies', 'train']
 
 # %% ../nbs/04_train.ipynb #fb681ec3
 log = logging.getLogger('clinical_ml.train')
@@ -193,6 +193,18 @@ def search_folds(run: Run,  # the training so far
         folds = [(on(tr), on(va)) for tr, va in grouped_folds(run.keys, y, rows, k, run.seed)]
     return folds
 
+# %% ../nbs/04_train.ipynb #7178d9c8
+def comparison_folds(run: Run,  # the training so far
+                     rows: np.ndarray,  # the search's rows
+                     folds: list,  # the search's folds (`search_folds`)
+                     searched: bool,  # did a search choose a tuned configuration on them?
+                    ) -> list:
+    "The folds the candidates are compared on: the search's, unless they partition the patients (small data) and a search ran; then another partition of the same patients."
+    if not searched or not (np.sum([va for _, va in folds], axis=0) == 1).all(): return folds  # temporal: the first years are never validated
+    run.decide('comparison', f'the search chose its configuration on {len(folds)} patient-grouped folds: the candidates are compared on another partition of '
+                             'the same patients, so the tuned one is not judged on the folds it was chosen on')
+    return [(tr[rows], va[rows]) for tr, va in grouped_folds(run.keys, run.y, rows, len(folds), run.seed + 1)]
+
 # %% ../nbs/04_train.ipynb #5bdf6e08
 def run_search(run: Run,  # the training so far
                Xh: pd.DataFrame, yh_fit, yh, wh,  # the search's rows, training labels, 0/1 labels and weights
@@ -228,20 +240,23 @@ def pick_champion(run: Run,  # the training so far
                  ) -> dict:
     "Every candidate (and the blend) judged on the folds; the champion: its name, members, out-of-fold predictions, each row's fold, the blend; the table into the report."
     h = run.cfg.hpo
-    table, preds = compare_candidates(cands, Xh, yh_fit, yh, folds, cats, nums, run.cfg.imbalance.model_dump(), run.seed, wh, oofs)
+    table, preds = compare_candidates(cands, Xh, yh_fit, yh, folds, cats, nums, run.cfg.imbalance.model_dump(), run.seed, wh, oofs, h.early_stopping_rounds)
     fold_id = np.full(len(Xh), -1)
     for i, (_, va) in enumerate(folds): fold_id[va] = i
     bl = blend_candidates(table, preds, yh, fold_id, h.metric) if ensemble else None
     if bl:  # the blend is the most complex candidate, judged by its cross-fitted out-of-fold predictions
         preds['blend'] = bl['oof']
-        table = pd.concat([table, pd.DataFrame([dict(name='blend', algorithm='blend', complexity=3, roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'], seconds=0.0)])], ignore_index=True)
+        table = pd.concat([table, pd.DataFrame([dict(name='blend', algorithm='blend', complexity=3, roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'], rounds=None, seconds=0.0)])], ignore_index=True)
     champ, why = choose_champion(table, preds, yh, h.metric, within, run.cfg.evaluation.bootstrap, run.seed)
-    members = [next(c for c in cands if c['name'] == n) for n in (bl['members'] if champ == 'blend' else [champ])]
+    rounds = dict(zip(table.name, table.rounds))  # each booster fitted on the pool with the rounds its folds were read at
+    members = [dict(c, params=fitted_params(c['algorithm'], c['params'], rounds[c['name']])) for n in (bl['members'] if champ == 'blend' else [champ])
+               for c in cands if c['name'] == n]
     ens = (dict(kept=False, why='the final fit on Dask is one LightGBM') if run.report['distributed']['enabled'] else dict(kept=False, why='hpo.ensemble is false') if not h.ensemble else
            dict(kept=False, why="no blend of the best candidates: one of them alone was the best weighting on the folds") if bl is None else
            dict(kept=champ == 'blend', members=bl['members'], weights=bl['weights'], roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'],
                 why=why if champ == 'blend' else f"the blend's cross-fitted out-of-fold {h.metric} {bl[h.metric]:.4f} did not earn its place: {why}"))
-    run.report['candidates'] = dict(table=table.round(4).to_dict('records'), champion=champ, why=why, metric=h.metric, simpler_within=within, ensemble=ens)
+    run.report['candidates'] = dict(table=table.round(4).to_dict('records'), champion=champ, why=why, metric=h.metric, simpler_within=within, ensemble=ens,
+                                    early_stopping_rounds=h.early_stopping_rounds)
     log.info('champion: %s', why)
     return dict(name=champ, members=members, oof=preds[champ], fold_id=fold_id, blend=bl)
 
@@ -389,7 +404,8 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     tuned, algos, within, oofs = run_search(run, Xh, yh_fit, yh, wh, folds, rows.cats, rows.nums, f'sqlite:///{(output / layout.OPTUNA_DB).resolve()}')
     run.lap('search')
     cands = [c for c in candidate_list(algos, tuned, run.cfg.hpo.linear) if not plan.distributed or c['algorithm'] in DISTRIBUTED_ALGORITHMS]  # the final fit on Dask is LightGBM's
-    champion = pick_champion(run, cands, Xh, yh_fit, yh, wh, folds, rows.cats, rows.nums, oofs, within, run.cfg.hpo.ensemble and not plan.distributed)
+    cfolds = comparison_folds(run, h, folds, tuned is not None)
+    champion = pick_champion(run, cands, Xh, yh_fit, yh, wh, cfolds, rows.cats, rows.nums, oofs if cfolds is folds else {}, within, run.cfg.hpo.ensemble and not plan.distributed)
     run.lap('candidates')
     y_win = window_labels(run.keys, run.cfg.labels.tolerance)
     cal, thr, p_val, has = calibrate_and_threshold(run, champion['oof'], yh, y_win[h], champion['fold_id'])
