@@ -41,8 +41,8 @@ def simple_peers(work: Path, cfg_path: str, seed: int) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             p = model_pipeline(algo, {}, cats, [c for c in cols if c not in cats], {'method': 'none'}, seed).fit(d['Xp'][cols], d['yp']).predict_proba(d['Xt'][cols])[:, 1]
-        out[name] = dict(seconds=round(time.perf_counter() - t, 1), columns=len(cols), metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed),
-                         minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed))
+        out[name] = dict(seconds=round(time.perf_counter() - t, 1), columns=len(cols), metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
+                         minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']))
     return out
 
 
@@ -79,8 +79,8 @@ def autogluon_peer(work: Path, cfg_path: str, seconds: float, seed: int) -> dict
     assert r.returncode == 0, r.stderr[-3000:]
     fit_s, best = r.stdout.strip().splitlines()[-1].split(' ', 1)
     p = pd.read_parquet(work / 'ag_pred.parquet')['p'].to_numpy(float)
-    return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed),
-                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed))
+    return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
+                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']))
 
 def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, work: Path, data: str | None = None) -> dict:
     cli = str(Path(sys.executable).parent / 'clinical-ml')

@@ -42,7 +42,8 @@ def main():
         stat = lambda y, p: dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p))
         for s in a.sizes:
             assert (preds[s][['patient_id', 'year']].to_numpy() == preds[ref][['patient_id', 'year']].to_numpy()).all()
-            if s != ref: runs[s][f'minus_{ref}'] = paired(stat, y, preds[ref]['probability'].to_numpy(), preds[s]['probability'].to_numpy(), n_boot=500, seed=0)
+            if s != ref: runs[s][f'minus_{ref}'] = paired(stat, y, preds[ref]['probability'].to_numpy(), preds[s]['probability'].to_numpy(), n_boot=500, seed=0,
+                                                    groups=preds[ref]['patient_id'].to_numpy())
         print('wrote', save('sample', dict(features=a.features, rows=int(len(pd.read_parquet(a.features, columns=['year']))), reference=ref,
                                          runs={str(k): v for k, v in runs.items()})))
     finally:

@@ -40,7 +40,7 @@ def same_split(work: Path, cfg_path: str) -> dict:
     y, p_ours = test['target'].to_numpy(int), ours['probability'].to_numpy(float)
     assert not np.isnan(p_ours).any() and (ours['target'].to_numpy(int) == y).all(), 'our predictions do not match the test rows'
     return dict(Xp=layout.read_columns(fdir, cols, sp.pool), yp=keys['target'].to_numpy(int)[sp.pool], Xt=layout.read_columns(fdir, cols, sp.test),
-                y=y, p_ours=p_ours, cols=cols)
+                y=y, p_ours=p_ours, cols=cols, groups=test['patient_id'].to_numpy())  # intervals resample whole patients
 
 def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, seed: int = 0) -> dict:
     "FLAML on our run's training pool (every feature column), for each budget; its test scores beside ours, paired."
@@ -50,7 +50,7 @@ def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, see
     limit_threads()
     d = same_split(work, cfg_path)
     Xp, yp, Xt, y, p_ours, stat = d['Xp'], d['yp'], d['Xt'], d['y'], d['p_ours'], STAT
-    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(stat, y, p_ours, n_boot=500, seed=seed), flaml={})
+    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(stat, y, p_ours, n_boot=500, seed=seed, groups=d['groups']), flaml={})
     for b in budgets:
         secs = float(our_seconds) if b == 'same' else float(b)
         t = time.perf_counter()
@@ -60,8 +60,8 @@ def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, see
         fit_s = time.perf_counter() - t
         p = am.predict_proba(Xt)[:, 1]
         out['flaml'][str(b)] = dict(budget_seconds=round(secs, 1), seconds=round(fit_s, 1), best_estimator=am.best_estimator,
-                                    metrics=bootstrap(stat, y, p, n_boot=500, seed=seed),
-                                    minus_ours=paired(stat, y, p_ours, p, n_boot=500, seed=seed))
+                                    metrics=bootstrap(stat, y, p, n_boot=500, seed=seed, groups=d['groups']),
+                                    minus_ours=paired(stat, y, p_ours, p, n_boot=500, seed=seed, groups=d['groups']))
         f = out['flaml'][str(b)]
         print(f"FLAML {secs:.0f} s ({f['best_estimator']}): ROC-AUC {f['metrics']['roc_auc']['value']:.4f} vs ours {out['ours']['roc_auc']['value']:.4f} "
               f"(FLAML − ours {f['minus_ours']['roc_auc']['value']:+.4f} [{f['minus_ours']['roc_auc']['lo']:+.4f}, {f['minus_ours']['roc_auc']['hi']:+.4f}]); "

@@ -202,12 +202,13 @@ def choose_champion(table: pd.DataFrame,  # from `compare_candidates`
                     metric: str,  # roc_auc or pr_auc (`hpo.metric`)
                     within: float,  # the most the best may be ahead of a simpler candidate that is kept (`hpo.simpler_within`)
                     n_boot: int = 200, seed: int = 0,
+                    groups=None,  # each row's patient: the paired intervals resample whole patients (a patient's years in several folds)
                    ) -> tuple[str, str]:
     "The champion's name, and why: the best by `metric`, unless a simpler candidate is within `within` of it and their paired 95% interval includes 0 (simplest first)."
     best = table.loc[table[metric].idxmax()]
     for _, c in table[table.complexity < best.complexity].sort_values(['complexity', metric], ascending=[True, False]).iterrows():
         has = ~np.isnan(preds[c['name']])
-        d = paired(discrimination, y[has], preds[c['name']][has], preds[best['name']][has], n_boot=n_boot, seed=seed)[metric]
+        d = paired(discrimination, y[has], preds[c['name']][has], preds[best['name']][has], n_boot=n_boot, seed=seed, groups=None if groups is None else np.asarray(groups)[has])[metric]
         if d['value'] <= within and not d['lo'] > 0:  # no resamples (evaluation.bootstrap 0): the point alone decides
             return c['name'], (f"{c['name']}: out-of-fold {metric} {c[metric]:.4f}, within noise of the best ({best['name']} {best[metric]:.4f}, "
                                f"ahead by {d['value']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}], at most {within} and an interval including 0): the simpler is kept")

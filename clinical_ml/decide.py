@@ -29,6 +29,7 @@ def choose_calibration(p,  # out-of-fold scores
                        fold,  # their fold ids: the cross-validation of the calibrators
                        method: str = 'auto',  # a method of `model.Calibrator`, or auto: the lowest cross-validated log-loss of `CALIBRATIONS`, the scores as they are unless beaten beyond noise
                        n_boot: int = 200,  # resamples of the paired interval that decides whether a calibrator beats the scores as they are
+                       groups=None,  # each row's patient: that interval resamples whole patients
                       ) -> tuple[Calibrator, dict]:
     "The calibrator of `method` fitted on all of `p`, and what decided it: each method's cross-validated log-loss and Brier, ECE before and after."
     y, cv, cross = np.asarray(y).astype(int), {}, {}
@@ -45,7 +46,7 @@ def choose_calibration(p,  # out-of-fold scores
     best = min(cv, key=lambda k: (np.nan_to_num(cv[k][0], nan=np.inf), CALIBRATIONS.index(k) if k in CALIBRATIONS else 0)) if method == 'auto' else method
     gain = None
     if method == 'auto' and best != 'none':  # a calibrator is kept only when it beats the scores as they are beyond noise
-        gain = paired(_log_loss, y, cross['none'], cross[best], n_boot=n_boot, seed=0)['log_loss']
+        gain = paired(_log_loss, y, cross['none'], cross[best], n_boot=n_boot, seed=0, groups=groups)['log_loss']
         if not gain['hi'] < 0: best = 'none'
     if best not in cross:
         cross[best] = np.empty(len(p))

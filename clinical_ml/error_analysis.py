@@ -20,9 +20,9 @@ from .report import (fmt_ci, html_page, key_numbers, recommendations, report_blo
 from .split import in_window, small_split
 
 # %% auto #0
-__all__ = ['log', 'protected_columns', 'add_slices', 'load_test', 'slice_metrics', 'label_uncertainty', 'reviewer_calibration',
-           'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year', 'error_patterns',
-           'importance_stability', 'drift', 'analyze']
+__all__ = ['log', 'protected_columns', 'add_slices', 'load_test', 'patients_of', 'slice_metrics', 'label_uncertainty',
+           'reviewer_calibration', 'decision_analysis', 'sample_size_check', 'fairness', 'diagnosis_year',
+           'error_patterns', 'importance_stability', 'drift', 'analyze']
 
 # %% ../nbs/07_error_analysis.ipynb #1ee557db
 def protected_columns(record: schema.Spec) -> list:
@@ -83,6 +83,12 @@ def load_test(model_dir: str | Path,  # a model directory written by `train`
     add_slices(df, record)
     return df
 
+# %% ../nbs/07_error_analysis.ipynb #06a28abd
+def patients_of(df: pd.DataFrame  # rows, with `patient_id` when they carry it
+               ) -> np.ndarray | None:
+    "Each row's patient, the clusters the intervals resample; None (rows resampled) when the rows carry no patient."
+    return df['patient_id'].to_numpy() if 'patient_id' in df else None
+
 # %% ../nbs/07_error_analysis.ipynb #b4ba8c5f
 def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and the slice columns
                   threshold: float,  # the model's decision threshold
@@ -97,7 +103,7 @@ def slice_metrics(df: pd.DataFrame,  # test rows with target, probability and th
         if col not in df: continue
         for val, g in df.groupby(col, observed=True, sort=True):
             y, p = g['target'].to_numpy(int), g['probability'].to_numpy(float)
-            b = bootstrap(discrimination, y, p, n_boot=n_boot, seed=seed + len(rows)) if len(g) >= min_support and len(np.unique(y)) == 2 else {}
+            b = bootstrap(discrimination, y, p, n_boot=n_boot, seed=seed + len(rows), groups=patients_of(g)) if len(g) >= min_support and len(np.unique(y)) == 2 else {}
             auc, op = [b.get(k, {}).get(x, np.nan) for k in ('roc_auc', 'pr_auc') for x in ('value', 'lo', 'hi')], at_threshold(y, p, threshold)
             rows.append(dict(slice=col, value=str(val), support=len(g), positives=int(y.sum()), prevalence=y.mean(),
                              roc_auc=auc[0], roc_auc_lo=auc[1], roc_auc_hi=auc[2], pr_auc=auc[3], pr_auc_lo=auc[4], pr_auc_hi=auc[5],
@@ -144,9 +150,9 @@ def reviewer_calibration(df: pd.DataFrame,  # test rows with target, probability
     "Calibration intercept, slope, ICI, E50, E90, Emax, Brier and scaled Brier with 95% CIs per truth; the smoothed curve with its band; the same per slice."
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
     truths = {'recorded': y} | ({'window': df['target_window'].to_numpy(int)} if 'target_window' in df else {})
-    out = {'truths': {t: calibration(yt, p, n_boot, seed) for t, yt in truths.items()}}
+    out = {'truths': {t: calibration(yt, p, n_boot, seed, patients_of(df)) for t, yt in truths.items()}}
     at = np.unique(np.quantile(p, np.linspace(0.01, 0.99, points)))
-    band = bootstrap(lambda y, p: dict(enumerate(smooth_calibration(y, p, at=at))), y, p, n_boot=n_boot, seed=seed)
+    band = bootstrap(lambda y, p: dict(enumerate(smooth_calibration(y, p, at=at))), y, p, n_boot=n_boot, seed=seed, groups=patients_of(df))
     out['curve'] = pd.DataFrame(dict(predicted=at, observed=[band[i]['value'] for i in range(len(at))],
                                      lo=[band[i]['lo'] for i in range(len(at))], hi=[band[i]['hi'] for i in range(len(at))]))
     rows = []
@@ -155,7 +161,7 @@ def reviewer_calibration(df: pd.DataFrame,  # test rows with target, probability
         for val, g in df.groupby(col, observed=True, sort=True):
             yg = g['target'].to_numpy(int)
             if len(g) < min_support or yg.sum() < 10 or yg.sum() == len(g): continue
-            c = calibration(yg, g['probability'].to_numpy(float), n_boot // 2, seed + len(rows))
+            c = calibration(yg, g['probability'].to_numpy(float), n_boot // 2, seed + len(rows), patients_of(g))
             rows.append(dict(slice=col, value=str(val), support=len(g), **{f'{k}{s}': c[k][x] for k in ('intercept', 'slope', 'ici', 'e90') for s, x in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
     out['slices'] = pd.DataFrame(rows)
     return out
@@ -169,7 +175,7 @@ def decision_analysis(df: pd.DataFrame,  # test rows with target and probability
     "The decision curve with its band, and the net benefit at the model's threshold against treat-all and treat-none."
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
     grid = np.round(np.arange(dca_range[0], dca_range[1] + 1e-9, 0.01), 4)
-    full = decision_curve(y, p, np.r_[grid, threshold], n_boot, seed)  # one bootstrap: the curve and the model's own threshold
+    full = decision_curve(y, p, np.r_[grid, threshold], n_boot, seed, groups=patients_of(df))  # one bootstrap: the curve and the model's own threshold
     curve, at = full.iloc[:-1].reset_index(drop=True), full.iloc[-1]
     wins = curve[(curve.model > curve.treat_all) & (curve.model > 0)].threshold
     return dict(curve=curve, range=list(dca_range), at_threshold=dict(threshold=threshold, net_benefit=float(at.model), lo=float(at.model_lo), hi=float(at.model_hi),
@@ -216,7 +222,7 @@ def fairness(df: pd.DataFrame,  # test rows with target, probability and the pro
         def with_gaps(y, p, g):
             r = stat(y, p, g)
             return r | {f'gap|{k}': r[f'{k}|{hi}'] - r[f'{k}|{lo}'] for k, (hi, lo) in pairs.items()}
-        b = bootstrap(with_gaps, y, p, codes, n_boot=n_boot, seed=seed)
+        b = bootstrap(with_gaps, y, p, codes, n_boot=n_boot, seed=seed, groups=patients_of(d))
         groups = pd.DataFrame([dict(group=n, rows=int((codes == i).sum()), positives=int(y[codes == i].sum()),
                                     **{f'{k}{s}': b[f'{k}|{n}'][x] for k in ('sensitivity', 'ppv', 'calibration_gap') for s, x in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))})
                                for i, n in enumerate(names)])

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import layout, tripod
 from .featurize import features_of
-from .error_analysis import add_slices, decision_analysis, fairness, protected_columns, reviewer_calibration, slice_metrics
+from .error_analysis import add_slices, decision_analysis, fairness, patients_of, protected_columns, reviewer_calibration, slice_metrics
 from .report import html_page, report_figures
 from .metrics import evaluate, logistic_fit, logit
 from .model import Recalibrated, save_model_dir
@@ -58,7 +58,7 @@ def validate_rows(df: pd.DataFrame,  # rows with target and probability (and the
     from tqdm.auto import tqdm
     y, p = df['target'].to_numpy(int), df['probability'].to_numpy(float)
     out = dict(rows=len(df), patients=int(df['patient_id'].nunique()), outcomes=int(y.sum()), prevalence=float(y.mean()), mean_predicted=float(p.mean()))
-    steps = {'metrics': lambda: evaluate(y, p, threshold, n_boot, seed), 'calibration': lambda: reviewer_calibration(df, n_boot=n_boot, seed=seed),
+    steps = {'metrics': lambda: evaluate(y, p, threshold, n_boot, seed, patients_of(df)), 'calibration': lambda: reviewer_calibration(df, n_boot=n_boot, seed=seed),
              'decision': lambda: decision_analysis(df, threshold, n_boot=n_boot, seed=seed),
              'slices': lambda: slice_metrics(df, threshold, n_boot=max(n_boot // 4, 20), seed=seed), 'fairness': lambda: fairness(df, threshold, n_boot=n_boot, seed=seed)}
     for name, f in tqdm(steps.items(), desc=f'validating {len(df):,} rows', disable=None): out[name] = f()

@@ -66,22 +66,27 @@ def bootstrap(stat,  # a function of (y, *arrays) returning {name: number}
               n_boot: int = 200,  # resamples (0: the values only, with NaN intervals)
               seed: int = 0,  # seed of the resampling
               level: float = 0.95,  # coverage of the intervals
+              groups=None,  # each row's cluster (its patient): whole clusters are resampled; None: rows
              ) -> dict:
     "{name: {'value', 'lo', 'hi'}}: each statistic of the data, with a percentile-bootstrap interval (statistics must not depend on the rows' order)."
     y, arrays = np.asarray(y).astype(int), [np.asarray(a) for a in arrays]
     point, rng, boots = stat(y, *arrays), np.random.default_rng(seed), []
     o = np.argsort(arrays[0], kind='stable') if arrays else np.arange(len(y))  # rows in the order of the first array (the scores)
+    g = np.arange(len(y)) if groups is None else pd.factorize(np.asarray(groups))[0]  # each row's cluster
+    k = int(g.max()) + 1 if len(g) else 0
     for _ in range(n_boot):
-        i = np.repeat(o, np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))[o])  # the rows drawn, kept in that order: sorts of the scores are linear
+        i = np.repeat(o, np.bincount(rng.integers(0, k, k), minlength=k)[g][o])  # each row as often as its cluster is drawn, kept in the scores' order: sorts are linear
         if 0 < y[i].sum() < len(i): boots.append(stat(y[i], *(a[i] for a in arrays)))
     b, q = pd.DataFrame(boots), ((1 - level) / 2, (1 + level) / 2)
     ci = lambda k: [float(b[k].quantile(x)) for x in q] if len(b) else [float('nan')] * 2
     return {k: dict(zip(('value', 'lo', 'hi'), [float(v), *ci(k)])) for k, v in point.items()}
 
 # %% ../nbs/03a_metrics.ipynb #7460b9d1
-def evaluate(y, p, threshold: float, n_boot: int = 200, seed: int = 0) -> dict:
+def evaluate(y, p, threshold: float, n_boot: int = 200, seed: int = 0,
+             groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+            ) -> dict:
     "`point_metrics` with bootstrap 95% intervals: {metric: {'value', 'lo', 'hi'}}."
-    return bootstrap(lambda y, p: point_metrics(y, p, threshold), y, np.asarray(p, float), n_boot=n_boot, seed=seed)
+    return bootstrap(lambda y, p: point_metrics(y, p, threshold), y, np.asarray(p, float), n_boot=n_boot, seed=seed, groups=groups)
 
 # %% ../nbs/03a_metrics.ipynb #adc2f0a5
 def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
@@ -89,9 +94,11 @@ def _minus(b: dict, a: dict) -> dict: return {k: v - a[k] for k, v in b.items()}
 # %% ../nbs/03a_metrics.ipynb #74dfaf92
 def paired(stat,  # a function of (y, p) returning {name: number}
            y, p_a, p_b,  # labels and two predictions of the same rows
-           n_boot: int = 200, seed: int = 0) -> dict:
+           n_boot: int = 200, seed: int = 0,
+           groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+          ) -> dict:
     "{name: {'value', 'lo', 'hi'}} of stat(y, p_b) - stat(y, p_a): a difference whose interval excludes 0 is beyond noise."
-    return bootstrap(lambda y, a, b: _minus(stat(y, b), stat(y, a)), y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed)
+    return bootstrap(lambda y, a, b: _minus(stat(y, b), stat(y, a)), y, np.asarray(p_a, float), np.asarray(p_b, float), n_boot=n_boot, seed=seed, groups=groups)
 
 # %% ../nbs/03a_metrics.ipynb #635fac22
 TRUTH_METRICS = ('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'ppv')
@@ -104,15 +111,17 @@ def truth_stat(threshold: float):
 def truths(labels: dict,  # {truth: 0/1 labels of the same rows}; the first is the reference
            p,  # probabilities of the rows
            threshold: float,  # the decision threshold
-           n_boot: int = 200, seed: int = 0) -> dict:
+           n_boot: int = 200, seed: int = 0,
+           groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+          ) -> dict:
     "{truth: metrics with intervals, prevalence, and the paired difference from the first truth}."
     p, ref, stat = np.asarray(p, float), next(iter(labels)), truth_stat(threshold)
     out = {}
     for name, y in labels.items():
-        out[name] = evaluate(y, p, threshold, n_boot, seed) | {'prevalence': float(np.mean(y))}
+        out[name] = evaluate(y, p, threshold, n_boot, seed, groups) | {'prevalence': float(np.mean(y))}
         if name != ref:
             out[name][f'minus_{ref}'] = bootstrap(lambda y0, q, y1: _minus(stat(y1, q), stat(y0, q)), labels[ref], p, np.asarray(y),
-                                                  n_boot=n_boot, seed=seed)
+                                                  n_boot=n_boot, seed=seed, groups=groups)
     return out
 
 # %% ../nbs/03a_metrics.ipynb #63621501
@@ -138,7 +147,9 @@ def compare(scores: dict,  # {model: scores of the same rows}
             labels: dict,  # {truth: 0/1 labels of the rows}
             alert_rate: float,  # share of rows every model flags
             reference: str | None = None,  # the model the others are compared with (default: the first)
-            n_boot: int = 200, seed: int = 0) -> dict:
+            n_boot: int = 200, seed: int = 0,
+            groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+           ) -> dict:
     "{model: {truth: TRUTH_METRICS with intervals, and `minus_<reference>`: the paired differences}} at a common alert rate."
     from scipy.stats import rankdata
     if not 0 < alert_rate < 1: raise ValueError(f'alert_rate must be in (0, 1), got {alert_rate}')
@@ -148,9 +159,9 @@ def compare(scores: dict,  # {model: scores of the same rows}
     stat = truth_stat(1 - alert_rate + 0.5 / len(ranks[ref]))
     out = {}
     for m, r in ranks.items():
-        out[m] = {t: bootstrap(stat, y, r, n_boot=n_boot, seed=seed) for t, y in labels.items()}
+        out[m] = {t: bootstrap(stat, y, r, n_boot=n_boot, seed=seed, groups=groups) for t, y in labels.items()}
         if m != ref:
-            for t, y in labels.items(): out[m][t][f'minus_{ref}'] = paired(stat, y, ranks[ref], r, n_boot=n_boot, seed=seed)
+            for t, y in labels.items(): out[m][t][f'minus_{ref}'] = paired(stat, y, ranks[ref], r, n_boot=n_boot, seed=seed, groups=groups)
     return out
 
 # %% ../nbs/03a_metrics.ipynb #3da8ecb4
@@ -259,9 +270,11 @@ def calibration_stats(y, p) -> dict:
                            float(gap.mean()), float(np.median(gap)), float(np.quantile(gap, 0.9)), float(gap.max()), brier, 1 - brier / (prev * (1 - prev))]))
 
 # %% ../nbs/03a_metrics.ipynb #f2f40603
-def calibration(y, p, n_boot: int = 200, seed: int = 0) -> dict:
+def calibration(y, p, n_boot: int = 200, seed: int = 0,
+                groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+               ) -> dict:
     "`calibration_stats` with bootstrap 95% intervals: {statistic: {'value', 'lo', 'hi'}}."
-    return bootstrap(calibration_stats, y, np.asarray(p, float), n_boot=n_boot, seed=seed)
+    return bootstrap(calibration_stats, y, np.asarray(p, float), n_boot=n_boot, seed=seed, groups=groups)
 
 # %% ../nbs/03a_metrics.ipynb #10536a3c
 def net_benefit(y, p,  # outcomes and predicted probabilities
@@ -277,10 +290,12 @@ def net_benefit(y, p,  # outcomes and predicted probabilities
     return pd.DataFrame(dict(threshold=t, model=model, treat_all=treat_all, treat_none=0.0, avoided_per=(model - treat_all) / odds * per))
 
 # %% ../nbs/03a_metrics.ipynb #d60aa88e
-def decision_curve(y, p, thresholds, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def decision_curve(y, p, thresholds, n_boot: int = 200, seed: int = 0, level: float = 0.95,
+                   groups=None,  # each row's patient: whole patients resampled (`bootstrap`)
+                  ) -> pd.DataFrame:
     "`net_benefit` with the model's bootstrap interval per threshold (columns model_lo, model_hi)."
     t = np.asarray(thresholds, float)
-    b = bootstrap(lambda y, p: dict(enumerate(net_benefit(y, p, t).model)), y, np.asarray(p, float), n_boot=n_boot, seed=seed, level=level)
+    b = bootstrap(lambda y, p: dict(enumerate(net_benefit(y, p, t).model)), y, np.asarray(p, float), n_boot=n_boot, seed=seed, level=level, groups=groups)
     return net_benefit(y, p, t).assign(model_lo=[b[i]['lo'] for i in range(len(t))], model_hi=[b[i]['hi'] for i in range(len(t))])
 
 # %% ../nbs/03a_metrics.ipynb #a048fb02

@@ -77,6 +77,7 @@ def compare_strategies(strategies: list,  # the strategies to compare
                        imbalance: dict,  # the `imbalance` section
                        n_boot: int,  # bootstrap resamples of the intervals
                        seed: int,  # the models' and the bootstrap's seed
+                       groups=None,  # each test row's patient: the intervals resample whole patients
                       ) -> dict:
     "Each strategy refitted with the same model, scored on the test under every truth at the same alert rate, with paired differences from exact."
     from tqdm import tqdm
@@ -89,7 +90,7 @@ def compare_strategies(strategies: list,  # the strategies to compare
         except ValueError as e: errors[s] = str(e); log.warning('strategy %s not compared: %s', s, e)
     if not scores or not 0 < alert_rate < 1: return dict(errors=errors)
     ref = 'exact' if 'exact' in scores else next(iter(scores))
-    out = compare(scores, test_truths, alert_rate, ref, n_boot, seed)
+    out = compare(scores, test_truths, alert_rate, ref, n_boot, seed, groups)
     auc = lambda r: '/'.join(f"{r[t]['roc_auc']['value']:.3f}" for t in test_truths)
     log.info('strategies (test ROC-AUC under %s): %s', '/'.join(test_truths), ', '.join(f'{s} {auc(r)}' for s, r in out.items()))
     return dict(results=out, alert_rate=alert_rate, reference=ref, seconds=round(time.perf_counter() - t, 1), errors=errors)

@@ -237,6 +237,7 @@ def pick_champion(run: Run,  # the training so far
                   oofs: dict,  # the search's out-of-fold predictions
                   within: float,  # the simpler-within margin
                   ensemble: bool,  # a blend is a candidate too
+                  groups=None,  # each search row's patient: the rule's paired intervals resample whole patients
                  ) -> dict:
     "Every candidate (and the blend) judged on the folds; the champion: its name, members, out-of-fold predictions, each row's fold, the blend; the table into the report."
     h = run.cfg.hpo
@@ -247,7 +248,7 @@ def pick_champion(run: Run,  # the training so far
     if bl:  # the blend is the most complex candidate, judged by its cross-fitted out-of-fold predictions
         preds['blend'] = bl['oof']
         table = pd.concat([table, pd.DataFrame([dict(name='blend', algorithm='blend', complexity=3, roc_auc=bl['roc_auc'], pr_auc=bl['pr_auc'], rounds=None, seconds=0.0)])], ignore_index=True)
-    champ, why = choose_champion(table, preds, yh, h.metric, within, run.cfg.evaluation.bootstrap, run.seed)
+    champ, why = choose_champion(table, preds, yh, h.metric, within, run.cfg.evaluation.bootstrap, run.seed, groups)
     rounds = dict(zip(table.name, table.rounds))  # each booster fitted on the pool with the rounds its folds were read at
     members = [dict(c, params=fitted_params(c['algorithm'], c['params'], rounds[c['name']])) for n in (bl['members'] if champ == 'blend' else [champ])
                for c in cands if c['name'] == n]
@@ -266,12 +267,13 @@ def calibrate_and_threshold(run: Run,  # the training so far
                             yh: np.ndarray,  # their 0/1 labels
                             yw: np.ndarray,  # their window labels
                             fold_id: np.ndarray,  # their folds
+                            groups=None,  # their patients: the calibrator's paired interval resamples whole patients
                            ) -> tuple:
     "(the calibrator, the threshold, the calibrated validation predictions, which rows were validated); the calibration, threshold and cross-validated figures into the report."
     has, method = ~np.isnan(oof), run.cfg.calibration.method
     if method in ('auto', 'isotonic') and yh[has].sum() < SMALL['isotonic_positives']:
         run.decide('calibration', f"{int(yh[has].sum())} positives out of fold (fewer than {SMALL['isotonic_positives']}): sigmoid calibration, not {method}"); method = 'sigmoid'
-    cal, run.report['calibration'] = choose_calibration(oof[has], yh[has], fold_id[has], method)
+    cal, run.report['calibration'] = choose_calibration(oof[has], yh[has], fold_id[has], method, groups=None if groups is None else groups[has])
     p_val, rule = cal(oof[has]), run.cfg.threshold
     thr, why = choose_threshold(p_val, yh[has] if rule.truth == 'recorded' else yw[has], rule)
     if rule.truth == 'window': why = f'{why}, against the window label (recorded within {run.cfg.labels.tolerance} year(s))'
@@ -317,8 +319,9 @@ def evaluate_test(run: Run,  # the training so far
     report, thr, nb, tol, seed = run.report, model.threshold, run.cfg.evaluation.bootstrap, run.cfg.labels.tolerance, run.seed
     p_test, y_test = model.predict_features(Xt), run.y[sp.test]
     report['calibration'].update(test_raw=discrimination(y_test, model.pipeline.predict_proba(Xt[model.columns])[:, 1]), test_calibrated=discrimination(y_test, p_test))  # the order kept: equal
-    report['test'] = evaluate(y_test, p_test, thr, nb, seed)
-    report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed) | {'tolerance': tol}
+    pid = run.keys['patient_id'].to_numpy()[sp.test]  # intervals resample whole patients: their years are not independent
+    report['test'] = evaluate(y_test, p_test, thr, nb, seed, pid)
+    report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed, pid) | {'tolerance': tol}
     orc, test_truths = layout.oracle_for(run.fdir, run.keys[sp.test]), {'recorded': y_test}
     if orc is not None and not orc['p_true'].isna().any():
         p_true = orc['p_true'].to_numpy(float)
@@ -327,7 +330,7 @@ def evaluate_test(run: Run,  # the training so far
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
         if 'known_until' in orc:  # an oracle that knows past the data's end (data generated before it had none)
             test_truths = truth_labels(orc.assign(target=y_test), tol)
-            report['truths'] = truths(test_truths, p_test, thr, nb, seed)
+            report['truths'] = truths(test_truths, p_test, thr, nb, seed, pid)
             for name, yt in test_truths.items():  # the oracle's own ceiling under each truth
                 report['truths'][name]['oracle'] = dict(roc_auc=roc_auc_score(yt, p_true), pr_auc=average_precision_score(yt, p_true))
             report['lead_time'] = lead_time(orc['year'], pd.to_numeric(orc['recorded_year']).astype(float), y_test, p_test >= thr)
@@ -364,7 +367,8 @@ def compare_label_strategies(run: Run,  # the training so far
     if onset is None and set(strategies) & {'backdated', 'soft'}: onset, run.report['onset_model'] = fit_onset(run.keys, plan.held, rows.of(plan.held)[rows.nums], run.cfg.labels, run.seed, run.fdir)
     labels = strategy_rows(run.keys, sample, Xs[rows.nums], strategies, run.cfg.labels.tolerance, onset)
     return compare_strategies(strategies, fitted or {}, labels, sample, Xs, rows.of(tmask), {k: v[at] for k, v in test_truths.items()}, alert_rate,
-                              m['algorithm'], m['params'], rows.cats, rows.nums, run.cfg.imbalance.model_dump(), run.cfg.evaluation.bootstrap, run.seed) \
+                              m['algorithm'], m['params'], rows.cats, rows.nums, run.cfg.imbalance.model_dump(), run.cfg.evaluation.bootstrap, run.seed,
+                              run.keys['patient_id'].to_numpy()[tmask]) \
         | {'rows': int(sample.sum()), 'test_rows': int(tmask.sum())}
 
 # %% ../nbs/04_train.ipynb #42036328
@@ -405,10 +409,11 @@ def train(config: str | Path | dict | None,  # training config (YAML path, dict 
     run.lap('search')
     cands = [c for c in candidate_list(algos, tuned, run.cfg.hpo.linear) if not plan.distributed or c['algorithm'] in DISTRIBUTED_ALGORITHMS]  # the final fit on Dask is LightGBM's
     cfolds = comparison_folds(run, h, folds, tuned is not None)
-    champion = pick_champion(run, cands, Xh, yh_fit, yh, wh, cfolds, rows.cats, rows.nums, oofs if cfolds is folds else {}, within, run.cfg.hpo.ensemble and not plan.distributed)
+    champion = pick_champion(run, cands, Xh, yh_fit, yh, wh, cfolds, rows.cats, rows.nums, oofs if cfolds is folds else {}, within, run.cfg.hpo.ensemble and not plan.distributed,
+                             run.keys['patient_id'].to_numpy()[h])
     run.lap('candidates')
     y_win = window_labels(run.keys, run.cfg.labels.tolerance)
-    cal, thr, p_val, has = calibrate_and_threshold(run, champion['oof'], yh, y_win[h], champion['fold_id'])
+    cal, thr, p_val, has = calibrate_and_threshold(run, champion['oof'], yh, y_win[h], champion['fold_id'], run.keys['patient_id'].to_numpy()[h])
     run.lap('calibration_and_threshold')
     pipe = fit_final(run, plan, pool, champion, rows, (Xh, yh_fit, wh), y_fit, w_fit)
     run.report['sizes'] = dict(pool=int(pool.sum()), search=int(h.sum()), in_memory=int(plan.held.sum()), test=int(sp.test.sum()))
