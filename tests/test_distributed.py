@@ -38,8 +38,15 @@ def test_training_on_a_real_cluster_matches_one_process(feats, dask_cluster):
     # searched on a sample, fitted on every pool row
     assert dist['sizes']['search'] < d['rows'] == dist['pool_rows'] == one['pool_rows']
     assert dist['hpo']['best'] == one['hpo']['best']  # the same search on the same sample
-    a, b = one['test']['roc_auc']['value'], dist['test']['roc_auc']['value']
-    assert abs(a - b) <= 0.01, (a, b)
+    # the same model up to the engine (data-parallel LightGBM bins and bags its own partitions): on the same test rows the two
+    # rank patients alike, and their test ROC-AUCs differ by less than half the test's own 95% interval
+    pa, pb = (pd.read_parquet(feats/o/'model'/'predictions.parquet') for o in ('one', 'dist'))
+    both = pa.merge(pb, on=['patient_id', 'year'], suffixes=('_one', '_dist'), validate='one_to_one')
+    assert len(both) == len(pa) == len(pb) == one['test_rows']
+    rho = both['probability_one'].corr(both['probability_dist'], method='spearman')
+    assert rho >= 0.95, rho
+    t = one['test']['roc_auc']
+    assert abs(t['value'] - dist['test']['roc_auc']['value']) <= (t['hi'] - t['lo']) / 2, (t, dist['test']['roc_auc'])
     # the strategies were compared on the in-memory sample, every one refitted there
     assert set(dist['strategies']['results']) == {'exact', 'window'} and dist['strategies']['rows'] == dist['sizes']['in_memory']
     # the served model is the same kind: loads in a fresh process, compiled scorer and all
