@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np, yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import run_tree, save, train_cli
-from train import STAT, flaml_runs, same_split
+from train import flaml_runs, same_split, scored
 
 ROOT = Path(__file__).parents[1]
 
@@ -29,7 +29,6 @@ ROOT = Path(__file__).parents[1]
 def simple_peers(work: Path, cfg_path: str, seed: int) -> dict:
     "Logistic regression on our selected columns and LightGBM defaults on every column, fitted on our pool, scored on our test rows beside ours."
     from clinical_ml.estimators import model_pipeline
-    from clinical_ml.metrics import bootstrap, paired
     d = same_split(work, cfg_path)
     selected = json.loads((work / 'out' / 'model' / 'features.json').read_text())
     selected = selected.get('columns', selected) if isinstance(selected, dict) else selected
@@ -41,8 +40,7 @@ def simple_peers(work: Path, cfg_path: str, seed: int) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             p = model_pipeline(algo, {}, cats, [c for c in cols if c not in cats], {'method': 'none'}, seed).fit(d['Xp'][cols], d['yp']).predict_proba(d['Xt'][cols])[:, 1]
-        out[name] = dict(seconds=round(time.perf_counter() - t, 1), columns=len(cols), metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
-                         minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']))
+        out[name] = dict(seconds=round(time.perf_counter() - t, 1), columns=len(cols), **scored(d, p, seed))
     return out
 
 
@@ -69,7 +67,6 @@ def autogluon_env() -> Path:
 
 def autogluon_peer(work: Path, cfg_path: str, seconds: float, seed: int) -> dict:
     "AutoGluon (medium_quality, `seconds`) on our pool (every feature column), in its own environment; its test scores beside ours, paired."
-    from clinical_ml.metrics import bootstrap, paired
     import pandas as pd
     d = same_split(work, cfg_path)
     d['Xp'].assign(target=d['yp']).to_parquet(work / 'ag_train.parquet'); d['Xt'].to_parquet(work / 'ag_test.parquet')
@@ -79,8 +76,7 @@ def autogluon_peer(work: Path, cfg_path: str, seconds: float, seed: int) -> dict
     assert r.returncode == 0, r.stderr[-3000:]
     fit_s, best = r.stdout.strip().splitlines()[-1].split(' ', 1)
     p = pd.read_parquet(work / 'ag_pred.parquet')['p'].to_numpy(float)
-    return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
-                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']))
+    return dict(seconds=round(float(fit_s), 1), budget_seconds=round(seconds, 1), best_model=best, **scored(d, p, seed))
 
 def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, work: Path, data: str | None = None) -> dict:
     cli = str(Path(sys.executable).parent / 'clinical-ml')
@@ -93,10 +89,9 @@ def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, wo
     _, r, m = train_cli(0, work / 'out' / 'features', config, work)
     fl = flaml_runs(work, config, ['same'], r['seconds'], seed)
     ag = autogluon_peer(work, config, r['seconds'], seed)
-    peers = {**simple_peers(work, config, seed), 'AutoGluon medium_quality at our wall time': ag, **{'FLAML at our wall time': dict(seconds=v['seconds'], budget_seconds=v['budget_seconds'], metrics=v['metrics'], minus_ours=v['minus_ours'],
-                                                 best_estimator=v['best_estimator']) for v in fl['flaml'].values()}}
+    peers = {**simple_peers(work, config, seed), 'AutoGluon medium_quality at our wall time': ag, **{'FLAML at our wall time': v for v in fl['flaml'].values()}}
     res = dict(seed=seed, rows=m['rows'], pool_rows=m['pool_rows'], test_rows=m['test_rows'],
-               train_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'], ours=fl['ours'], champion=m.get('candidates'), hpo=m['hpo'],
+               train_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'], ours=fl['ours'], ours_ece_by_chance=fl['ours_ece_by_chance'], champion=m.get('candidates'), hpo=m['hpo'],
                calibration=m['calibration'], timings=m.get('timings'), oracle=m.get('oracle'), peers=peers)
     o = res['ours']
     print(f"seed {seed}: ours ({(m.get('candidates') or {}).get('champion')}) {r['seconds']:.0f} s ROC-AUC {o['roc_auc']['value']:.4f} PR-AUC {o['pr_auc']['value']:.4f} "
@@ -106,6 +101,17 @@ def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, wo
 
 
 BAR = dict(roc_auc=0.002, pr_auc=0.01)  # issue 27: no peer ahead of ours by more than this (point estimates), in every seed
+
+
+def ece_context(r: dict) -> str:
+    "FLAML's ECE and ours in a seed, each against the ECE chance alone gives perfectly calibrated probabilities on those rows, and the true risk's own ECE there (when recorded)."
+    fl, o = r['peers']['FLAML at our wall time'], r['ours']['ece']['value']
+    if 'ece_by_chance' not in fl or 'ours_ece_by_chance' not in r: return ''
+    within = lambda e, c: 'within' if e <= c['hi'] else 'beyond'
+    orc = (r.get('oracle') or {}).get('ece')
+    return (f": {fl['metrics']['ece']['value']:.4f} against {o:.4f}, FLAML's {within(fl['metrics']['ece']['value'], fl['ece_by_chance'])} and ours "
+            f"{within(o, r['ours_ece_by_chance'])} what chance alone gives perfectly calibrated probabilities on these rows (95% up to "
+            f"{fl['ece_by_chance']['hi']:.4f} and {r['ours_ece_by_chance']['hi']:.4f})" + (f", the true risk's own ECE here {orc:.4f}" if orc is not None else ''))
 
 
 def summarize(runs: list) -> dict:
@@ -121,8 +127,11 @@ def summarize(runs: list) -> dict:
         lead = {m: max(((k, v['metrics'][m]['value'] - r['ours'][m]['value']) for k, v in r['peers'].items()), key=lambda t: t[1]) for m in BAR}
         fl = r['peers'].get('FLAML at our wall time', {}).get('metrics')
         vs_flaml = None if fl is None else dict(pr_auc=r['ours']['pr_auc']['value'] > fl['pr_auc']['value'], ece=r['ours']['ece']['value'] < fl['ece']['value'])
+        names = dict(roc_auc='ROC-AUC', pr_auc='PR-AUC', ece='ECE')
+        broken = ([f"{lead[m][0]} ahead by {lead[m][1]:+.4f} {names[m]}" for m in BAR if lead[m][1] > BAR[m]]
+                  + [f"FLAML's {names[m]} better than ours" + (ece_context(r) if m == 'ece' else '') for m, ok in (vs_flaml or {}).items() if not ok])
         bar.append(dict(seed=r['seed'], largest_lead={m: dict(peer=k, value=v) for m, (k, v) in lead.items()}, ahead_of_flaml=vs_flaml,
-                        held=all(lead[m][1] <= BAR[m] for m in BAR) and (vs_flaml is None or all(vs_flaml.values()))))
+                        broken=broken, held=not broken))
     return dict(spread=spread, bar=bar, bar_rule=f"no peer ahead of ours by more than {BAR['roc_auc']} ROC-AUC or {BAR['pr_auc']} PR-AUC (points), and ahead of FLAML on PR-AUC and ECE")
 
 

@@ -22,6 +22,12 @@ def STAT(y, p):
     from clinical_ml.metrics import ece
     return dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), ece=ece(y, p), brier=brier_score_loss(y, p))
 
+def scored(d: dict, p, seed: int) -> dict:
+    "A peer's probabilities `p` on `same_split` `d`'s test rows: its figures, the paired differences from ours, and the ECE that chance alone gives perfectly calibrated probabilities `p` there."
+    from clinical_ml.metrics import bootstrap, ece_by_chance, paired
+    return dict(metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
+                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']), ece_by_chance=ece_by_chance(p, seed=seed))
+
 def same_split(work: Path, cfg_path: str) -> dict:
     "Our run's split, read back: the training pool and the test rows with every feature column, and our test predictions, checked to be of those rows."
     import pandas as pd, pyarrow.parquet as pq
@@ -46,11 +52,12 @@ def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, see
     "FLAML on our run's training pool (every feature column), for each budget; its test scores beside ours, paired."
     from flaml import AutoML
     from clinical_ml.cluster import available_cpus, limit_threads
-    from clinical_ml.metrics import bootstrap, paired
+    from clinical_ml.metrics import bootstrap, ece_by_chance
     limit_threads()
     d = same_split(work, cfg_path)
-    Xp, yp, Xt, y, p_ours, stat = d['Xp'], d['yp'], d['Xt'], d['y'], d['p_ours'], STAT
-    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(stat, y, p_ours, n_boot=500, seed=seed, groups=d['groups']), flaml={})
+    Xp, yp, Xt, y, p_ours = d['Xp'], d['yp'], d['Xt'], d['y'], d['p_ours']
+    out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(STAT, y, p_ours, n_boot=500, seed=seed, groups=d['groups']),
+               ours_ece_by_chance=ece_by_chance(p_ours, seed=seed), flaml={})
     for b in budgets:
         secs = float(our_seconds) if b == 'same' else float(b)
         t = time.perf_counter()
@@ -59,9 +66,7 @@ def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, see
                n_jobs=available_cpus(), seed=seed, verbose=0)
         fit_s = time.perf_counter() - t
         p = am.predict_proba(Xt)[:, 1]
-        out['flaml'][str(b)] = dict(budget_seconds=round(secs, 1), seconds=round(fit_s, 1), best_estimator=am.best_estimator,
-                                    metrics=bootstrap(stat, y, p, n_boot=500, seed=seed, groups=d['groups']),
-                                    minus_ours=paired(stat, y, p_ours, p, n_boot=500, seed=seed, groups=d['groups']))
+        out['flaml'][str(b)] = dict(budget_seconds=round(secs, 1), seconds=round(fit_s, 1), best_estimator=am.best_estimator, **scored(d, p, seed))
         f = out['flaml'][str(b)]
         print(f"FLAML {secs:.0f} s ({f['best_estimator']}): ROC-AUC {f['metrics']['roc_auc']['value']:.4f} vs ours {out['ours']['roc_auc']['value']:.4f} "
               f"(FLAML − ours {f['minus_ours']['roc_auc']['value']:+.4f} [{f['minus_ours']['roc_auc']['lo']:+.4f}, {f['minus_ours']['roc_auc']['hi']:+.4f}]); "

@@ -13,7 +13,7 @@ import pandas as pd
 from . import layout, schema, tripod
 from .config import TrainingConfig, load_config
 from .estimators import model_pipeline
-from .metrics import at_threshold, bootstrap, calibration, decision_curve, discrimination, ece, psi, sample_size, smooth_calibration
+from .metrics import at_threshold, bootstrap, calibration, decision_curve, discrimination, ece, ece_by_chance, psi, sample_size, smooth_calibration
 from .model import load_model
 from .report import (fmt_ci, html_page, key_numbers, recommendations, report_blocks, report_figures, reviewer_blocks,
                                  reviewer_summary, summary_markdown)
@@ -363,10 +363,10 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
     res = dict(model=model_dir.name, model_dir=str(model_dir), algorithm=f'blend of {blend}' if blend else model.info.get('algorithm'), threshold=thr,
                threshold_policy=metrics['threshold']['policy'], test_years=sorted(df['year'].unique().tolist()), rows=df,
                generated_at=pd.Timestamp.now(tz='UTC').strftime('%Y-%m-%d %H:%M UTC'),
-               overall=dict(rows=len(df), prevalence=y.mean(), **discrimination(y, p), ece=ece(y, p),
+               overall=dict(rows=len(df), prevalence=y.mean(), **discrimination(y, p), ece=ece(y, p), ece_by_chance=ece_by_chance(p, seed=seed),
                             **{k: v for k, v in at_threshold(y, p, thr).items() if k in ('sensitivity', 'specificity', 'ppv', 'flagged')}))
     if 'p_true' in df and df['p_true'].notna().all():
-        res['oracle'] = discrimination(y, df['p_true'].to_numpy(float))
+        res['oracle'] = discrimination(y, df['p_true'].to_numpy(float)) | dict(ece=ece(y, df['p_true'].to_numpy(float)))
     rec = model.spec.record
     res['dataset'], res['small_data'] = dict(name=rec.name, spec=rec.fingerprint, target=rec.target.meaning), metrics.get('small_data', [])
     res['candidates'], res['hpo'] = metrics.get('candidates'), metrics.get('hpo', {})

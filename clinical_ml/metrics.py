@@ -9,10 +9,10 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 # %% auto #0
-__all__ = ['TRUTH_METRICS', 'ece', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate', 'paired',
-           'truth_stat', 'truths', 'lead_time', 'compare', 'decile_edges', 'bin_shares', 'stability_index', 'psi',
-           'performance_plots', 'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats', 'calibration',
-           'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
+__all__ = ['TRUTH_METRICS', 'ece', 'ece_by_chance', 'at_threshold', 'discrimination', 'point_metrics', 'bootstrap', 'evaluate',
+           'paired', 'truth_stat', 'truths', 'lead_time', 'compare', 'decile_edges', 'bin_shares', 'stability_index',
+           'psi', 'performance_plots', 'logistic_fit', 'logit', 'smooth_calibration', 'calibration_stats',
+           'calibration', 'net_benefit', 'decision_curve', 'r2_from_c', 'sample_size']
 
 # %% ../nbs/03a_metrics.ipynb #9e908339
 def ece(y, p, bins: int = 10) -> float:
@@ -20,6 +20,25 @@ def ece(y, p, bins: int = 10) -> float:
     y, p = np.asarray(y, float), np.asarray(p, float)
     order = np.argsort(p, kind='stable')
     return float(sum(len(b) / len(p) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, bins) if len(b)))
+
+# %% ../nbs/03a_metrics.ipynb #d9e7869f
+def ece_by_chance(p,  # probabilities of the rows
+                  bins: int = 10,  # equal-mass bins, as in `ece`
+                  n_sim: int = 200,  # label draws
+                  seed: int = 0,
+                  level: float = 0.95,  # the upper quantile reported
+                 ) -> dict:
+    "The ECE that perfectly calibrated probabilities `p` show on these rows by chance alone (labels drawn from `p`): its mean and its `level` quantile."
+    p = np.sort(np.asarray(p, float)); n = len(p)
+    if not n: return dict(mean=float('nan'), hi=float('nan'))
+    sizes = np.array([len(b) for b in np.array_split(np.arange(n), bins)])
+    starts = (np.cumsum(sizes) - sizes)[sizes > 0]  # `ece`'s bins, as offsets into the sorted rows
+    rng, out, chunk = np.random.default_rng(seed), [], max(1, 4_000_000 // n)  # draws in chunks: bounded memory on a large test
+    for k in range(0, n_sim, chunk):
+        y = rng.random((min(chunk, n_sim - k), n)) < p
+        out.append(np.abs(np.add.reduceat(p - y, starts, axis=1)).sum(axis=1) / n)  # each bin's |sum(p - y)| / n, summed: `ece`
+    e = np.concatenate(out)
+    return dict(mean=float(e.mean()), hi=float(np.quantile(e, level)))
 
 # %% ../nbs/03a_metrics.ipynb #d1598c65
 def _div(a, b): return a / b if b else float('nan')

@@ -11,8 +11,8 @@ import pandas as pd
 from . import tripod
 
 # %% auto #0
-__all__ = ['SUGGESTIONS', 'html_page', 'fmt_ci', 'recommendations', 'report_figures', 'summary_markdown', 'reviewer_blocks',
-           'reviewer_summary', 'report_blocks', 'key_numbers']
+__all__ = ['SUGGESTIONS', 'html_page', 'fmt_ci', 'ece_reading', 'recommendations', 'report_figures', 'summary_markdown',
+           'reviewer_blocks', 'reviewer_summary', 'report_blocks', 'key_numbers']
 
 # %% ../nbs/07a_report.ipynb #f6fe4823
 def html_page(title: str,  # page title
@@ -36,6 +36,17 @@ def fmt_ci(v: dict,  # an estimate: value, lo, hi
           ) -> str:
     "An estimate with its 95% interval, as the report writes it: `0.812 [0.801, 0.823]`."
     return f"{v['value']:{f}} [{v['lo']:{f}}, {v['hi']:{f}}]"
+
+# %% ../nbs/07a_report.ipynb #7237f063
+def ece_reading(value: float,  # the model's ECE on the test rows
+                chance: dict,  # `metrics.ece_by_chance` of its probabilities: mean and hi (the 95% quantile)
+                oracle: float | None = None,  # the true risk's ECE on the same rows, when an oracle exists
+               ) -> str:
+    "One sentence reading an ECE against its chance floor (and the oracle's), for the report."
+    verdict = ('within what chance alone gives a perfectly calibrated model' if value <= chance['hi'] else
+               'beyond what chance alone gives a perfectly calibrated model: a miscalibration these rows can see')
+    return (f"perfectly calibrated probabilities would show {chance['mean']:.4f} on these rows by chance alone (95% up to {chance['hi']:.4f}), "
+            f"so this ECE is {verdict}" + (f"; the true risk's own ECE here is {oracle:.4f}." if oracle is not None else '.'))
 
 # %% ../nbs/07a_report.ipynb #9f05adf5
 SUGGESTIONS = {'labels': {'threshold.truth': 'window'},  # every config change a recommendation can suggest, by area
@@ -192,7 +203,7 @@ def summary_markdown(res: dict  # the results of `error_analysis.analyze`
              f"- Discrimination: ROC-AUC {o['roc_auc']:.3f}, PR-AUC {o['pr_auc']:.3f} (prevalence {o['prevalence']:.1%})"
              + (f"; the oracle's ceiling on the same rows is {orc['roc_auc']:.3f} / {orc['pr_auc']:.3f}." if orc else '.'),
              f"- At the threshold: sensitivity {o['sensitivity']:.3f}, specificity {o['specificity']:.3f}, PPV {o['ppv']:.3f}, {o['flagged']:.1%} of patients flagged.",
-             f"- Calibration: ECE {o['ece']:.4f}.",
+             f"- Calibration: ECE {o['ece']:.4f}; " + ece_reading(o['ece'], o['ece_by_chance'], (orc or {}).get('ece')),
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
              f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
     rc = res.get('reviewer_calibration')

@@ -19,7 +19,7 @@ from .config import TrainingConfig, load_config
 from .champion import baselines, blend_candidates, candidate_list, choose_champion, compare_candidates, fitted_params, params_of, search
 from .decide import choose_calibration, choose_threshold
 from .estimators import Blend, fit_pipeline, model_pipeline
-from .metrics import discrimination, evaluate, lead_time, performance_plots, point_metrics, truths
+from .metrics import discrimination, ece, ece_by_chance, evaluate, lead_time, performance_plots, point_metrics, truths
 from . import tripod
 from .model import ClinicalModel, save_model_dir
 from .distributed import DISTRIBUTED_ALGORITHMS, fit_distributed, fit_mode, training_cluster
@@ -322,10 +322,11 @@ def evaluate_test(run: Run,  # the training so far
     pid = run.keys['patient_id'].to_numpy()[sp.test]  # intervals resample whole patients: their years are not independent
     report['test'] = evaluate(y_test, p_test, thr, nb, seed, pid)
     report['test_window'] = evaluate(y_win[sp.test], p_test, thr, nb, seed, pid) | {'tolerance': tol}
+    report['calibration']['test_ece_by_chance'] = ece_by_chance(p_test, seed=seed)  # the ECE perfectly calibrated probabilities show on these rows by chance
     orc, test_truths = layout.oracle_for(run.fdir, run.keys[sp.test]), {'recorded': y_test}
     if orc is not None and not orc['p_true'].isna().any():
         p_true = orc['p_true'].to_numpy(float)
-        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true))
+        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true), ece=ece(y_test, p_true))
         report['oracle']['roc_auc_gap'] = report['oracle']['roc_auc'] - report['test']['roc_auc']['value']
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
         if 'known_until' in orc:  # an oracle that knows past the data's end (data generated before it had none)
