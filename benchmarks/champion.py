@@ -91,7 +91,7 @@ def one_seed(seed: int, patients: int, n_trials: int, timeout_minutes: float, wo
     ag = autogluon_peer(work, config, r['seconds'], seed)
     peers = {**simple_peers(work, config, seed), 'AutoGluon medium_quality at our wall time': ag, **{'FLAML at our wall time': v for v in fl['flaml'].values()}}
     res = dict(seed=seed, rows=m['rows'], pool_rows=m['pool_rows'], test_rows=m['test_rows'],
-               train_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'], ours=fl['ours'], ours_ece_by_chance=fl['ours_ece_by_chance'], champion=m.get('candidates'), hpo=m['hpo'],
+               train_seconds=r['seconds'], peak_rss_mib=r['peak_rss_mib'], ours=fl['ours'], **fl['ours_calibration'], champion=m.get('candidates'), hpo=m['hpo'],
                calibration=m['calibration'], timings=m.get('timings'), oracle=m.get('oracle'), peers=peers)
     o = res['ours']
     print(f"seed {seed}: ours ({(m.get('candidates') or {}).get('champion')}) {r['seconds']:.0f} s ROC-AUC {o['roc_auc']['value']:.4f} PR-AUC {o['pr_auc']['value']:.4f} "
@@ -104,14 +104,16 @@ BAR = dict(roc_auc=0.002, pr_auc=0.01)  # issue 27: no peer ahead of ours by mor
 
 
 def ece_context(r: dict) -> str:
-    "FLAML's ECE and ours in a seed, each against the ECE chance alone gives perfectly calibrated probabilities on those rows, and the true risk's own ECE there (when recorded)."
+    "FLAML's ECE and ours in a seed, each against the ECE chance alone gives perfectly calibrated probabilities on those rows, and, on generated data, the true risk's own ECE there and each model's calibration error against the true risk."
     fl, o = r['peers']['FLAML at our wall time'], r['ours']['ece']['value']
-    if 'ece_by_chance' not in fl or 'ours_ece_by_chance' not in r: return ''
+    if 'ece_by_chance' not in fl or 'ece_by_chance' not in r: return ''
     within = lambda e, c: 'within' if e <= c['hi'] else 'beyond'
-    orc = (r.get('oracle') or {}).get('ece')
-    return (f": {fl['metrics']['ece']['value']:.4f} against {o:.4f}, FLAML's {within(fl['metrics']['ece']['value'], fl['ece_by_chance'])} and ours "
-            f"{within(o, r['ours_ece_by_chance'])} what chance alone gives perfectly calibrated probabilities on these rows (95% up to "
-            f"{fl['ece_by_chance']['hi']:.4f} and {r['ours_ece_by_chance']['hi']:.4f})" + (f", the true risk's own ECE here {orc:.4f}" if orc is not None else ''))
+    orc, f = (r.get('oracle') or {}).get('ece'), fl['metrics']['ece']['value']
+    return (f": {f:.4f} against {o:.4f}, FLAML's {within(f, fl['ece_by_chance'])} and ours {within(o, r['ece_by_chance'])} what chance alone gives "
+            f"perfectly calibrated probabilities on these rows (95% up to {fl['ece_by_chance']['hi']:.4f} and {r['ece_by_chance']['hi']:.4f})"
+            + (f", the true risk's own ECE here {orc:.4f}" if orc is not None else '')
+            + (f"; against the true risk instead of the labels, FLAML's calibration error {fl['true_calibration_error']:.4f} and ours {r['true_calibration_error']:.4f}"
+               if fl.get('true_calibration_error') is not None and r.get('true_calibration_error') is not None else ''))
 
 
 def summarize(runs: list) -> dict:
@@ -120,6 +122,9 @@ def summarize(runs: list) -> dict:
     models = ['ours'] + [k for k in runs[0]['peers'] if all(k in r['peers'] for r in runs)]
     def stats(v): return dict(mean=float(np.mean(v)), sd=float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, min=float(min(v)), max=float(max(v)))
     spread = {k: {m: stats([metrics(r, k)[m]['value'] for r in runs]) for m in ('roc_auc', 'pr_auc', 'ece')} for k in models}
+    def true_error(r, k): return (r if k == 'ours' else r['peers'][k]).get('true_calibration_error')
+    for k in models:  # on generated data: the calibration error against the true risk, without the labels' noise
+        if all(true_error(r, k) is not None for r in runs): spread[k]['true_calibration_error'] = stats([true_error(r, k) for r in runs])
     for k in models[1:]:  # the paired differences: the data change with the seed, the differences are what the bar is about
         spread[k]['minus_ours'] = {m: stats([r['peers'][k]['minus_ours'][m]['value'] for r in runs]) for m in ('roc_auc', 'pr_auc')}
     bar = []
@@ -130,8 +135,9 @@ def summarize(runs: list) -> dict:
         names = dict(roc_auc='ROC-AUC', pr_auc='PR-AUC', ece='ECE')
         broken = ([f"{lead[m][0]} ahead by {lead[m][1]:+.4f} {names[m]}" for m in BAR if lead[m][1] > BAR[m]]
                   + [f"FLAML's {names[m]} better than ours" + (ece_context(r) if m == 'ece' else '') for m, ok in (vs_flaml or {}).items() if not ok])
+        te = None if fl is None else (true_error(r, 'ours'), true_error(r, 'FLAML at our wall time'))
         bar.append(dict(seed=r['seed'], largest_lead={m: dict(peer=k, value=v) for m, (k, v) in lead.items()}, ahead_of_flaml=vs_flaml,
-                        broken=broken, held=not broken))
+                        better_calibrated_than_flaml_on_the_true_risk=None if te is None or None in te else te[0] < te[1], broken=broken, held=not broken))
     return dict(spread=spread, bar=bar, bar_rule=f"no peer ahead of ours by more than {BAR['roc_auc']} ROC-AUC or {BAR['pr_auc']} PR-AUC (points), and ahead of FLAML on PR-AUC and ECE")
 
 

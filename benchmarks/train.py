@@ -22,11 +22,16 @@ def STAT(y, p):
     from clinical_ml.metrics import ece
     return dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p), ece=ece(y, p), brier=brier_score_loss(y, p))
 
+def calibration_context(d: dict, p, seed: int) -> dict:
+    "What an ECE of probabilities `p` on `same_split` `d`'s test rows is read against: the ECE chance alone gives perfectly calibrated probabilities `p` there, and (on generated data) the calibration error against the true risk instead of the labels."
+    from clinical_ml.metrics import ece, ece_by_chance
+    return dict(ece_by_chance=ece_by_chance(p, seed=seed), true_calibration_error=None if d['p_true'] is None else ece(d['p_true'], p))
+
 def scored(d: dict, p, seed: int) -> dict:
-    "A peer's probabilities `p` on `same_split` `d`'s test rows: its figures, the paired differences from ours, and the ECE that chance alone gives perfectly calibrated probabilities `p` there."
-    from clinical_ml.metrics import bootstrap, ece_by_chance, paired
+    "A peer's probabilities `p` on `same_split` `d`'s test rows: its figures, the paired differences from ours, and its `calibration_context`."
+    from clinical_ml.metrics import bootstrap, paired
     return dict(metrics=bootstrap(STAT, d['y'], p, n_boot=500, seed=seed, groups=d['groups']),
-                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']), ece_by_chance=ece_by_chance(p, seed=seed))
+                minus_ours=paired(STAT, d['y'], d['p_ours'], p, n_boot=500, seed=seed, groups=d['groups']), **calibration_context(d, p, seed))
 
 def same_split(work: Path, cfg_path: str) -> dict:
     "Our run's split, read back: the training pool and the test rows with every feature column, and our test predictions, checked to be of those rows."
@@ -45,19 +50,21 @@ def same_split(work: Path, cfg_path: str) -> dict:
     ours = test[['patient_id', 'year']].astype({'year': 'int64'}).merge(ours.astype({'year': 'int64'}), on=['patient_id', 'year'], how='left')
     y, p_ours = test['target'].to_numpy(int), ours['probability'].to_numpy(float)
     assert not np.isnan(p_ours).any() and (ours['target'].to_numpy(int) == y).all(), 'our predictions do not match the test rows'
+    orc = layout.oracle_for(fdir, test)  # the true risk of each test row, on generated data
     return dict(Xp=layout.read_columns(fdir, cols, sp.pool), yp=keys['target'].to_numpy(int)[sp.pool], Xt=layout.read_columns(fdir, cols, sp.test),
-                y=y, p_ours=p_ours, cols=cols, groups=test['patient_id'].to_numpy())  # intervals resample whole patients
+                y=y, p_ours=p_ours, cols=cols, groups=test['patient_id'].to_numpy(),  # intervals resample whole patients
+                p_true=None if orc is None or orc['p_true'].isna().any() else orc['p_true'].to_numpy(float))
 
 def flaml_runs(work: Path, cfg_path: str, budgets: list, our_seconds: float, seed: int = 0) -> dict:
     "FLAML on our run's training pool (every feature column), for each budget; its test scores beside ours, paired."
     from flaml import AutoML
     from clinical_ml.cluster import available_cpus, limit_threads
-    from clinical_ml.metrics import bootstrap, ece_by_chance
+    from clinical_ml.metrics import bootstrap
     limit_threads()
     d = same_split(work, cfg_path)
     Xp, yp, Xt, y, p_ours = d['Xp'], d['yp'], d['Xt'], d['y'], d['p_ours']
     out = dict(pool_rows=len(Xp), test_rows=len(y), columns=len(d['cols']), ours=bootstrap(STAT, y, p_ours, n_boot=500, seed=seed, groups=d['groups']),
-               ours_ece_by_chance=ece_by_chance(p_ours, seed=seed), flaml={})
+               ours_calibration=calibration_context(d, p_ours, seed), flaml={})
     for b in budgets:
         secs = float(our_seconds) if b == 'same' else float(b)
         t = time.perf_counter()

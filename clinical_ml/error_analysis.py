@@ -366,7 +366,8 @@ def analyze(model_dir: str | Path,  # a model directory written by `train`
                overall=dict(rows=len(df), prevalence=y.mean(), **discrimination(y, p), ece=ece(y, p), ece_by_chance=ece_by_chance(p, seed=seed),
                             **{k: v for k, v in at_threshold(y, p, thr).items() if k in ('sensitivity', 'specificity', 'ppv', 'flagged')}))
     if 'p_true' in df and df['p_true'].notna().all():
-        res['oracle'] = discrimination(y, df['p_true'].to_numpy(float)) | dict(ece=ece(y, df['p_true'].to_numpy(float)))
+        pt = df['p_true'].to_numpy(float)
+        res['oracle'] = discrimination(y, pt) | dict(ece=ece(y, pt), true_calibration_error=ece(pt, p))  # the truth's own ECE; the model's against the truth
     rec = model.spec.record
     res['dataset'], res['small_data'] = dict(name=rec.name, spec=rec.fingerprint, target=rec.target.meaning), metrics.get('small_data', [])
     res['candidates'], res['hpo'] = metrics.get('candidates'), metrics.get('hpo', {})

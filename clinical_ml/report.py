@@ -41,12 +41,14 @@ def fmt_ci(v: dict,  # an estimate: value, lo, hi
 def ece_reading(value: float,  # the model's ECE on the test rows
                 chance: dict,  # `metrics.ece_by_chance` of its probabilities: mean and hi (the 95% quantile)
                 oracle: float | None = None,  # the true risk's ECE on the same rows, when an oracle exists
+                true_error: float | None = None,  # the model's ECE against the true risk instead of the labels, when an oracle exists
                ) -> str:
     "One sentence reading an ECE against its chance floor (and the oracle's), for the report."
     verdict = ('within what chance alone gives a perfectly calibrated model' if value <= chance['hi'] else
                'beyond what chance alone gives a perfectly calibrated model: a miscalibration these rows can see')
     return (f"perfectly calibrated probabilities would show {chance['mean']:.4f} on these rows by chance alone (95% up to {chance['hi']:.4f}), "
-            f"so this ECE is {verdict}" + (f"; the true risk's own ECE here is {oracle:.4f}." if oracle is not None else '.'))
+            f"so this ECE is {verdict}" + (f"; the true risk's own ECE here is {oracle:.4f}" if oracle is not None else '')
+            + (f", and against the true risk instead of the labels (no label noise) the model's calibration error is {true_error:.4f}" if true_error is not None else '') + '.')
 
 # %% ../nbs/07a_report.ipynb #9f05adf5
 SUGGESTIONS = {'labels': {'threshold.truth': 'window'},  # every config change a recommendation can suggest, by area
@@ -203,7 +205,7 @@ def summary_markdown(res: dict  # the results of `error_analysis.analyze`
              f"- Discrimination: ROC-AUC {o['roc_auc']:.3f}, PR-AUC {o['pr_auc']:.3f} (prevalence {o['prevalence']:.1%})"
              + (f"; the oracle's ceiling on the same rows is {orc['roc_auc']:.3f} / {orc['pr_auc']:.3f}." if orc else '.'),
              f"- At the threshold: sensitivity {o['sensitivity']:.3f}, specificity {o['specificity']:.3f}, PPV {o['ppv']:.3f}, {o['flagged']:.1%} of patients flagged.",
-             f"- Calibration: ECE {o['ece']:.4f}; " + ece_reading(o['ece'], o['ece_by_chance'], (orc or {}).get('ece')),
+             f"- Calibration: ECE {o['ece']:.4f}; " + ece_reading(o['ece'], o['ece_by_chance'], (orc or {}).get('ece'), (orc or {}).get('true_calibration_error')),
              f"- Weakest slice: {worst.iloc[0]['slice']} = {worst.iloc[0]['value']} with ROC-AUC {worst.iloc[0]['roc_auc']:.3f} "
              f"[{worst.iloc[0]['roc_auc_lo']:.3f}, {worst.iloc[0]['roc_auc_hi']:.3f}]." if len(worst) else '- No slice large enough for an AUC.', '']
     rc = res.get('reviewer_calibration')

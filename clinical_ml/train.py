@@ -326,7 +326,8 @@ def evaluate_test(run: Run,  # the training so far
     orc, test_truths = layout.oracle_for(run.fdir, run.keys[sp.test]), {'recorded': y_test}
     if orc is not None and not orc['p_true'].isna().any():
         p_true = orc['p_true'].to_numpy(float)
-        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true), ece=ece(y_test, p_true))
+        report['oracle'] = dict(roc_auc=roc_auc_score(y_test, p_true), pr_auc=average_precision_score(y_test, p_true), ece=ece(y_test, p_true),
+                                true_calibration_error=ece(p_true, p_test))  # the model's ECE against the true risk instead of the labels: no label noise
         report['oracle']['roc_auc_gap'] = report['oracle']['roc_auc'] - report['test']['roc_auc']['value']
         report['oracle']['pr_auc_gap'] = report['oracle']['pr_auc'] - report['test']['pr_auc']['value']
         if 'known_until' in orc:  # an oracle that knows past the data's end (data generated before it had none)
